@@ -48,6 +48,9 @@ class FieldCoachConfig(_Section):
     action: str = Field("standing_long_jump", description="default action for the session")
     fps: float = Field(30.0, gt=1.0, le=240.0, description="nominal skeleton rate (Hz)")
     store_video: bool = Field(False, description="store raw video/depth; off by default (students are minors)")
+    retention_days: int = Field(
+        365, ge=1, le=3650, description="attempts older than this many days are purged with their skeletons"
+    )
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="analysis settings")
     paths: PathsConfig = Field(default_factory=PathsConfig, description="file locations")
 

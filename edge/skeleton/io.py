@@ -101,18 +101,27 @@ def read_npz(path: str | os.PathLike) -> SkeletonSequence:
     if path.is_dir():
         raise SkeletonFileError(f"{path}: is a directory, not a skeleton file.")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SkeletonFileError(f"{path}: cannot be read ({e.strerror}).") from None
+    return parse_npz_bytes(data, str(path))
+
+
+def parse_npz_bytes(data: bytes, source: str = "skeleton data") -> SkeletonSequence:
+    """Parse and validate the bytes of a skeleton .npz; SkeletonFileError names ``source``."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise SkeletonFileError(f"{path}: not a readable .npz skeleton file ({type(e).__name__}).") from None
+        raise SkeletonFileError(f"{source}: not a readable .npz skeleton file ({type(e).__name__}).") from None
     except ValueError as e:
         # np.load raises ValueError for pickled objects and for non-npz bytes.
-        raise SkeletonFileError(f"{path}: not a valid .npz skeleton file ({e}).") from None
+        raise SkeletonFileError(f"{source}: not a valid .npz skeleton file ({e}).") from None
     except Exception as e:  # zlib.error, struct errors from truncated members
-        raise SkeletonFileError(f"{path}: the file is corrupt or truncated ({type(e).__name__}).") from None
+        raise SkeletonFileError(f"{source}: the file is corrupt or truncated ({type(e).__name__}).") from None
     for key in ("joints", "confidence", "t"):
         if key not in arrays:
-            raise SkeletonFileError(f"{path}: the file has no '{key}' array.")
+            raise SkeletonFileError(f"{source}: the file has no '{key}' array.")
     try:
         fps_arr = arrays.get("fps")
         fps = None if fps_arr is None else float(np.asarray(fps_arr).reshape(()))
@@ -120,9 +129,9 @@ def read_npz(path: str | os.PathLike) -> SkeletonSequence:
         action = _scalar_str(arrays.get("action"))
         subject = _scalar_str(arrays.get("subject"))
     except SkeletonFileError as e:
-        raise SkeletonFileError(f"{path}: {e}") from None
+        raise SkeletonFileError(f"{source}: {e}") from None
     except (TypeError, ValueError) as e:
-        raise SkeletonFileError(f"{path}: 'fps' is not a single number ({e}).") from None
+        raise SkeletonFileError(f"{source}: 'fps' is not a single number ({e}).") from None
     meta = {k[5:]: v for k, v in arrays.items() if k.startswith("meta_")}
     return SkeletonSequence(
         joints=arrays["joints"],
@@ -162,6 +171,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def write_npz(path: str | os.PathLike, seq: SkeletonSequence, compress: bool = True) -> None:
     """Validate and write a skeleton file atomically. Byte-reproducible for equal input."""
+    atomic_write_bytes(path, npz_bytes(seq, compress))
+
+
+def npz_bytes(seq: SkeletonSequence, compress: bool = True) -> bytes:
+    """The validated .npz bytes of ``seq`` (what ``write_npz`` writes); equal input, equal bytes."""
     validate_arrays(seq.joints, seq.confidence, seq.t, seq.fps)
     arrays = {
         "joints": seq.joints,
@@ -175,7 +189,7 @@ def write_npz(path: str | os.PathLike, seq: SkeletonSequence, compress: bool = T
         arrays["subject"] = np.str_(seq.subject)
     for k, v in sorted(seq.meta.items()):
         arrays[f"meta_{k}"] = np.asarray(v)
-    atomic_write_bytes(path, _npz_bytes(arrays, compress))
+    return _npz_bytes(arrays, compress)
 
 
 def _npz_bytes(arrays: dict, compress: bool) -> bytes:
