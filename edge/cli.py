@@ -34,8 +34,11 @@ def _cmd_analyze(args) -> int:
 
 
 def _parse_faults(text: str | None):
-    if not text:
+    """None: draw faults from the population mix; "" or "none": no faults; else id[:severity],..."""
+    if text is None:
         return None
+    if text.strip().lower() in ("", "none"):
+        return []
     faults = {}
     for item in text.split(","):
         item = item.strip()
@@ -117,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--action", choices=ACTION_IDS + ("all",), default="standing_long_jump")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="write one attempt to this .npz")
-    s.add_argument("--faults", help="comma list of problem ids with optional severity, e.g. stiff_landing:0.8")
+    s.add_argument("--faults", help="comma list of problem ids with optional severity, e.g. stiff_landing:0.8; 'none' for a clean attempt (default: drawn from the population)")
     s.add_argument("--condition", choices=("normal", "low_light", "occlusion"), default=None)
     s.add_argument("--plot", help="also write a PNG: skeleton at each keyframe and the main joint-angle curve")
     s.add_argument("--dataset", help="write a dataset to this directory instead")
