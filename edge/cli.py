@@ -69,7 +69,17 @@ def _cmd_simulate(args) -> int:
         raise UserError("--action all is only for --dataset; name one action.")
     if not args.out:
         raise UserError("give --out FILE.npz (or --dataset DIR, or --rubric).")
-    sample = sim.simulate(args.action, args.seed, faults=_parse_faults(args.faults), condition=args.condition)
+    faults = _parse_faults(args.faults)
+    if faults:
+        from edge.actions import load_action
+
+        known = [p.id for p in load_action(args.action).problems]
+        for name, sev in faults.items():
+            if name not in known:
+                raise UserError(f"{args.action} has no problem {name!r}; its problems are {', '.join(known)}.")
+            if not 0.0 < sev <= 1.0:
+                raise UserError(f"the severity of {name} must be in (0, 1], got {sev:g}.")
+    sample = sim.simulate(args.action, args.seed, faults=faults, condition=args.condition)
     from edge.skeleton.io import write_npz
 
     write_npz(args.out, sample.sequence)

@@ -107,3 +107,27 @@ def test_doctor_lists_backends():
         assert name in rep["backends"]
         e = rep["backends"][name]
         assert e["present"] or e["error"], name
+
+
+def test_simulate_then_analyze_the_issue_example(tmp_path):
+    """The exact example of the foundation issue: simulate seed 7, analyse with --json."""
+    x = tmp_path / "x.npz"
+    png = tmp_path / "x.png"
+    p = run_cli("simulate", "--action", "standing_long_jump", "--seed", 7, "--out", x, "--plot", png, check_rc=0)
+    assert "standing_long_jump seed 7" in p.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rep = json.loads(run_cli("analyze", x, "--action", "standing_long_jump", "--json", check_rc=0).stdout)
+    for key in REPORT_KEYS:
+        assert key in rep, key
+    assert rep["n_frames"] > 30 and rep["action"] == "standing_long_jump"
+    # same seed, same bytes
+    y = tmp_path / "y.npz"
+    run_cli("simulate", "--action", "standing_long_jump", "--seed", 7, "--out", y, check_rc=0)
+    assert x.read_bytes() == y.read_bytes()
+
+
+def test_simulate_rejects_unknown_fault(tmp_path):
+    p = run_cli("simulate", "--action", "sit_up", "--seed", 1, "--faults", "no_such_fault", "--out", tmp_path / "s.npz")
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s.npz").exists()
