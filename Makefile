@@ -13,6 +13,7 @@ N ?= 600
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
+include make/ota.mk make/install.mk
 .PHONY: help demo test venv dataset doctor clean
 
 help: ## list the targets
