@@ -1,0 +1,67 @@
+"""From an analysed attempt to the screen, in the order that keeps the promise "saved means saved".
+
+1. The result is shown at once, marked *not yet saved* (``ScreenState.attempt_result``).
+2. ``save_attempt`` writes it; it returns only after the durable commit (SQLite WAL,
+   synchronous=FULL: the WAL is fsynced before COMMIT returns).
+3. Only then is "saved" published, with the id the store returned (``attempt_saved``). A failed
+   save is published as ``not_saved`` with its reason, and the screen never says "saved".
+
+The real-time service and the demo publisher both go through :func:`save_and_publish`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+from edge.skeleton.sequence import SkeletonSequence
+from edge.store.db import StoreError
+from edge.store.repository import RecordError, Student, save_attempt
+from edge.web.state import ScreenState
+from edge.web.views import attempt_view
+
+log = logging.getLogger(__name__)
+
+
+def student_ref(student: Student) -> dict:
+    """How the screen names a student: {id, label (display name or pseudonym), pseudonym}."""
+    return {"id": student.id, "label": student.label, "pseudonym": student.pseudonym}
+
+
+def save_and_publish(
+    state: ScreenState,
+    conn: sqlite3.Connection,
+    *,
+    session_id: int,
+    student: Student,
+    report: dict,
+    skeleton: SkeletonSequence,
+    config_hash: str,
+    references=(),
+) -> tuple[int, int | None]:
+    """Show the result, save it durably, then say "saved". Returns (screen key, attempt id or None)."""
+    view = attempt_view(report, skeleton, references=references, student=student_ref(student))
+    key = state.attempt_result(view)
+    t0 = time.perf_counter()
+    try:
+        attempt_id = save_attempt(conn, session_id, student.id, report, skeleton, config_hash)
+    except (RecordError, StoreError, sqlite3.Error, OSError) as e:
+        log.error("attempt of %s not saved: %s", student.pseudonym, e)
+        state.attempt_not_saved(key, str(e))
+        return key, None
+    log.info("attempt %d saved in %.1f ms", attempt_id, (time.perf_counter() - t0) * 1e3)
+    state.attempt_saved(key, attempt_id)
+    return key, attempt_id
+
+
+def stream_text(state: ScreenState, key: int, guidance: dict | None, *, words_per_s: float = 25.0,
+                sleep=time.sleep) -> None:
+    """Stream finished guidance text word by word (for guidance that did not come as tokens), then done."""
+    text = (guidance or {}).get("text") or ""
+    words = text.split(" ")
+    for i, w in enumerate(words if text else []):
+        state.guidance_token(key, w if i == 0 else " " + w)
+        if words_per_s > 0:
+            sleep(1.0 / words_per_s)
+    state.guidance_done(key, guidance)
