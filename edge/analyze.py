@@ -2,15 +2,26 @@
 
 Stages that have not landed yet leave their report fields null and are listed in
 ``not_computed``; nothing is invented.
+
+Keyframes and diagnosis: the action's shipped references (``calibration.reference``: templates,
+calibrated normal ranges and the settings they were made with, hash-checked against their
+manifest) -> MotionDTW against every template with voting (``edge.align.align_multi``; the input
+may be a whole recording with idle time before and after the attempt) -> KISMAM
+(``edge.diagnose.diagnose`` with the calibrated ranges). Missing or changed reference files stop
+the analysis with one sentence (AnalysisError). An input in which no reference finds a match of
+an allowed length (e.g. shorter than half the reference) is reported with the keyframe fields
+empty and the reason under ``not_computed``.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
 from edge.actions.spec import ActionSpecError, load_action
+from edge.align import AlignmentError, FeatureError, align_multi, prepare_template
 from edge.config import FieldCoachConfig
 from edge.report import empty_report
 from edge.skeleton.io import SkeletonFileError
@@ -37,8 +48,11 @@ def resolve_action(seq: SkeletonSequence, action: str | None) -> str:
     return action
 
 
-def analyze_sequence(seq: SkeletonSequence, action: str | None, config: FieldCoachConfig) -> dict:
-    """Analyse one attempt; returns the report dict (DESIGN.md keys plus ``input``, ``not_computed``)."""
+def analyze_sequence(
+    seq: SkeletonSequence, action: str | None, config: FieldCoachConfig, reference_dir=None
+) -> dict:
+    """Analyse one attempt; returns the report dict (DESIGN.md keys plus ``input``, ``not_computed``,
+    ``reference``, ``alignment``). reference_dir: the reference bundle (default: the shipped one)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
@@ -70,9 +84,78 @@ def analyze_sequence(seq: SkeletonSequence, action: str | None, config: FieldCoa
         "subject": seq.subject,
     }
     report["config_hash"] = config.config_hash()
-    report["not_computed"] = [
-        "score, grade, phase_scores (scorer not installed)",
-        "keyframes, metrics, problems, strengths (MotionDTW/KISMAM not installed)",
-        "guidance (SportsRAG not installed)",
-    ]
+    not_computed: list[str] = []
+    skipped = keyframes_and_diagnosis(seq, action, report, reference_dir)
+    if skipped:
+        not_computed.append(f"keyframes, metrics, problems, strengths ({skipped})")
+    not_computed.append("guidance (SportsRAG not installed)")
+    report["not_computed"] = not_computed
+    # Scorer (edge/score): score, grade, phase_scores, model; a missing or bad model leaves them null with a reason.
+    from edge.score.attach import attach_score
+
+    attach_score(report, seq, action, config.paths.models_dir)
     return report
+
+
+_REFERENCES: dict[tuple, tuple] = {}
+
+
+def _reference(action: str, reference_dir, load_reference, spec):
+    """The action's Reference and prepared templates, loaded (hash-checked) once per process and
+    manifest version: a session analysing many attempts pays the ~30 ms of loading once."""
+    from calibration.reference import DEFAULT_REFERENCE_DIR, MANIFEST_FILE
+
+    folder = Path(reference_dir) if reference_dir is not None else DEFAULT_REFERENCE_DIR
+    try:
+        stamp = (folder / MANIFEST_FILE).stat().st_mtime_ns
+    except OSError:
+        stamp = None  # load_reference says what is missing
+    key = (action, str(folder.resolve()), stamp)
+    hit = _REFERENCES.get(key)
+    if hit is None:
+        ref = load_reference(action, folder)
+        hit = (ref, [prepare_template(t, spec, ref.config) for t in ref.templates])
+        if stamp is not None:
+            _REFERENCES[key] = hit
+    return hit
+
+
+def keyframes_and_diagnosis(seq: SkeletonSequence, action: str, report: dict, reference_dir=None) -> str | None:
+    """MotionDTW keyframes and the KISMAM diagnosis into ``report`` (timings ``load_reference``,
+    ``align``, ``diagnose``); returns None, or why no keyframes were found (one sentence)."""
+    from calibration.reference import load_reference
+    from calibration.templates import ReferenceFileError
+
+    timings = report["timings_ms"]
+    spec = load_action(action)
+    t0 = time.perf_counter()
+    try:
+        ref, prepared = _reference(action, reference_dir, load_reference, spec)
+    except ReferenceFileError as e:
+        raise AnalysisError(str(e)) from None
+    timings["load_reference"] = (time.perf_counter() - t0) * 1e3
+    report["reference"] = ref.describe()
+
+    t1 = time.perf_counter()
+    try:
+        result = align_multi(prepared, seq, spec, ref.config)
+    except AlignmentError as e:
+        if "fps" in str(e):
+            raise AnalysisError(str(e)) from None
+        return f"MotionDTW found no {action} in this input: {str(e).rstrip('.')}"
+    except FeatureError as e:
+        return f"MotionDTW could not measure this input: {str(e).rstrip('.')}"
+    timings["align"] = (time.perf_counter() - t1) * 1e3
+    report["alignment"] = {
+        "interval": list(result.interval),
+        "cost": result.cost,
+        "best_reference": result.reference,
+        "votes": {k: list(v) for k, v in result.votes.items()},
+        "references_voting": len(next(iter(result.votes.values()), ())),
+    }
+
+    t2 = time.perf_counter()
+    diag = ref.diagnose(seq, spec, result.keyframes)
+    timings["diagnose"] = (time.perf_counter() - t2) * 1e3
+    report.update(diag.to_report())
+    return None

@@ -28,7 +28,7 @@ def _cmd_analyze(args) -> int:
 
     config = load_config(args.config)
     seq = read_npz(args.file)
-    report = analyze_sequence(seq, args.action, config)
+    report = analyze_sequence(seq, args.action, config, reference_dir=args.reference)
     print(to_json(report) if args.json else format_text(report))
     return 0
 
@@ -114,6 +114,247 @@ def _cmd_import(args) -> int:
     return 0
 
 
+def _cmd_eval_scorer(args) -> int:
+    from models.evaluate import evaluate_scorer
+
+    if args.n < 2:
+        raise UserError("--n must be at least 2 samples.")
+    rep = evaluate_scorer(args.action, args.n, args.seed, _models_dir(args), args.backend, args.baselines, progress=not args.json)
+    if args.json:
+        print(json.dumps(rep, indent=2, allow_nan=False))
+        return 0
+    print(f"scorer {rep['model']['name']} {rep['model']['version']} ({rep['model']['backend']}) on {rep['n']} fresh samples, seed {rep['seed']}")
+    rows = [("all", rep)] + list(rep["by_condition"].items())
+    for name, base in (rep.get("baselines") or {}).items():
+        if base is not None:
+            rows.append((f"baseline {name}", base))
+    for name, m in rows:
+        if not m["n"]:
+            print(f"  {name:22s} n=   0")
+            continue
+        srcc = "  n/a" if m["srcc"] is None else f"{m['srcc']:.3f}"
+        print(
+            f"  {name:22s} n={m['n']:4d}  MAE {m['mae']:5.2f}  RMSE {m['rmse']:5.2f}  SRCC {srcc}  "
+            f"Acc@5 {100 * m['acc5']:5.1f}%  Acc@10 {100 * m['acc10']:5.1f}%  grade {100 * m['grade_accuracy']:5.1f}%"
+        )
+    return 0
+
+
+def _cmd_bench_scorer(args) -> int:
+    from edge.score.bench import bench_scorer, format_bench
+
+    rep = bench_scorer(_models_dir(args), args.action, runs=args.runs, threads=args.threads)
+    print(json.dumps(rep, indent=2) if args.json else format_bench(rep))
+    return 0
+
+
+def _models_dir(args):
+    from edge.config import load_config
+    from edge.score.attach import resolve_models_dir
+
+    return resolve_models_dir(args.models or load_config(getattr(args, "config", None)).paths.models_dir)
+
+
+def _add_scorer_target(target_sub, kind: str) -> None:
+    """``fieldcoach eval scorer`` / ``fieldcoach bench scorer`` (kind: "eval" or "bench")."""
+    if kind == "eval":
+        e = target_sub.add_parser("scorer", help="the shipped scorer on freshly simulated samples: MAE, RMSE, SRCC, Acc@5/10")
+        e.add_argument("--action", choices=ACTION_IDS, required=True)
+        e.add_argument("--n", type=int, default=200, help="fresh samples (20%% low light, 15%% occlusion)")
+        e.add_argument("--seed", type=int, default=0, help="evaluation seed (never overlaps the training data)")
+        e.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "ort-cuda", "ort-cpu"))
+        e.add_argument("--baselines", action="store_true", help="also PoseQuality (PCA + random forest) and the fixed-adjacency GCN")
+        e.add_argument("--models", default=None, help="models directory (default: the configuration's paths.models_dir)")
+        e.add_argument("--json", action="store_true")
+        e.set_defaults(func=_cmd_eval_scorer)
+    else:
+        b = target_sub.add_parser("scorer", help="scorer latency for 30/60/90/120 frames and batch 4, beside the paper's Table 9")
+        b.add_argument("--action", choices=ACTION_IDS, default="standing_long_jump")
+        b.add_argument("--runs", type=int, default=100)
+        b.add_argument("--threads", type=int, default=1, help="ONNX Runtime / PyTorch intra-op threads")
+        b.add_argument("--models", default=None, help="models directory (default: the configuration's paths.models_dir)")
+        b.add_argument("--json", action="store_true")
+        b.set_defaults(func=_cmd_bench_scorer)
+
+
+def _print_result(res: dict, as_json: bool, text) -> None:
+    print(json.dumps(res, indent=2, allow_nan=False) if as_json else text(res))
+
+
+def _methods(text: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
+    if not text:
+        return known
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    for m in methods:
+        if m not in known:
+            raise UserError(f"unknown method {m!r}; choose from {', '.join(known)}.")
+    return methods
+
+
+def _cmd_eval_align(args) -> int:
+    from edge.evaluate.align_eval import METHODS, evaluate_align, evaluate_align_actions, format_align
+
+    if args.n < 1:
+        raise UserError("--n must be at least 1 attempt.")
+    methods = _methods(args.methods, METHODS)
+    faults = [] if args.fault_free else None
+    if args.action == "all":
+        res = evaluate_align_actions(ACTION_IDS, args.n, args.seed, methods, args.condition, args.reference, faults)
+    else:
+        res = evaluate_align(args.action, args.n, args.seed, methods, args.condition, args.reference, faults)
+    _print_result(res, args.json, format_align)
+    return 0
+
+
+def _cmd_eval_diagnose(args) -> int:
+    from edge.evaluate.diagnose_eval import METHODS, evaluate_diagnose, evaluate_diagnose_actions, format_diagnose
+
+    if args.n < 1:
+        raise UserError("--n must be at least 1 attempt.")
+    methods = _methods(args.methods, METHODS)
+    if args.action == "all":
+        res = evaluate_diagnose_actions(ACTION_IDS, args.n, args.seed, methods, args.condition, args.reference)
+    else:
+        res = evaluate_diagnose(args.action, args.n, args.seed, methods, args.condition, args.reference)
+    _print_result(res, args.json, format_diagnose)
+    return 0
+
+
+def _cmd_eval_real_squats(args) -> int:
+    from edge.evaluate.real_squats import SENSORS, evaluate_real_squats, format_real_squats
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise UserError(f"{data} is not a directory; give the UI-PRMD deep-squat folder with --data.")
+    sensors = SENSORS if args.sensor == "both" else (args.sensor,)
+    _print_result(evaluate_real_squats(data, sensors, args.reference), args.json, format_real_squats)
+    return 0
+
+
+def _cmd_bench_align(args) -> int:
+    from edge.align.bench import _print, bench_align
+
+    if args.repeats < 1:
+        raise UserError("--repeats must be at least 1.")
+    res = bench_align(args.repeats)
+    if args.json:
+        print(json.dumps(res, indent=2, default=str))
+    else:
+        _print(res)
+    return 0
+
+
+def _add_align_targets(target_sub, kind: str) -> None:
+    """``fieldcoach eval align|diagnose|real-squats`` / ``fieldcoach bench align`` (kind: "eval" or "bench")."""
+    if kind == "bench":
+        b = target_sub.add_parser("align", help="two-stage MotionDTW vs dtaidistance and FastDTW on a 300-frame input")
+        b.add_argument("--repeats", type=int, default=200, help="timed runs per row (after one warm-up run)")
+        b.add_argument("--json", action="store_true")
+        b.set_defaults(func=_cmd_bench_align)
+        return
+    def common(p, methods: str):
+        p.add_argument("--action", choices=ACTION_IDS + ("all",), default="all", help="action, or all (default)")
+        p.add_argument("--n", type=int, default=50, help="held-out simulated attempts per action")
+        p.add_argument("--seed", type=int, default=0, help="master seed of the held-out attempts (never calibration seeds)")
+        p.add_argument("--condition", choices=("normal", "low_light", "occlusion"), default="normal")
+        p.add_argument("--methods", default=None, help=f"comma list of methods (default all: {methods})")
+        p.add_argument("--reference", default=None, help="reference bundle directory (default: the shipped one)")
+        p.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    a = target_sub.add_parser("align", help="keyframe error of MotionDTW, its Table 2 ablations and DTW baselines")
+    common(a, "motiondtw, no_dynamic, no_joint_weights, single_joint, one_stage, dtw_raw, fastdtw")
+    a.add_argument("--fault-free", action="store_true", help="attempts without injected faults (default: the population mix)")
+    a.set_defaults(func=_cmd_eval_align)
+    d = target_sub.add_parser("diagnose", help="diagnosis IoU (Eq. 6) against the simulator's faults")
+    common(d, "motiondtw, fastdtw, true_keyframes")
+    d.set_defaults(func=_cmd_eval_diagnose)
+    r = target_sub.add_parser("real-squats", help="UI-PRMD deep squats: correct vs incorrect, bottom keyframe")
+    r.add_argument("--data", required=True, help="the UI-PRMD deep-squat folder (with correct/ and incorrect/)")
+    r.add_argument("--sensor", choices=("kinect", "vicon", "both"), default="both")
+    r.add_argument("--reference", default=None, help="reference bundle directory (default: the shipped one)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_cmd_eval_real_squats)
+
+
+def _capture_common(c) -> None:
+    c.add_argument("--source", choices=("sim", "mkv", "k4a", "npz"), default="sim", help="where captures come from")
+    c.add_argument("--file", help="the .mkv recording (--source mkv) or skeleton .npz (--source npz)")
+    c.add_argument("--action", choices=ACTION_IDS, default="standing_long_jump")
+    c.add_argument("--pose-model", default=None, help="17-keypoint ONNX pose model (needed for mkv and k4a)")
+    c.add_argument("--seed", type=int, default=0, help="simulator seed (--source sim)")
+    c.add_argument("--attempts", type=int, default=3, help="attempts in the simulated session (--source sim)")
+    c.add_argument("--condition", choices=("normal", "low_light", "occlusion"), default="normal", help="simulated conditions")
+    c.add_argument("--device", type=int, default=0, help="Azure Kinect device index (--source k4a)")
+    c.add_argument("--max-frames", type=int, default=None, help="stop after this many captures")
+
+
+def _run_capture(args, recorder=None) -> int:
+    """``fieldcoach capture`` / ``record``: the capture loop, one line per attempt."""
+    from calibration.kinect import CalibrationError
+    from edge.capture.frames import CaptureError
+    from edge.fusion.loop import open_source, pose_model_for, run_loop
+    from edge.fusion.pose2d import PoseModelError
+
+    def line(att) -> None:
+        t = att.sequence.t
+        print(f"attempt {att.index + 1}: {att.action} frames {att.start}-{att.end} "
+              f"({att.n_frames} frames, {t[-1] - t[0]:.2f} s, t {t[0]:.2f}-{t[-1]:.2f} s)", flush=True)
+
+    try:
+        with open_source(args.source, file=args.file, action=args.action, seed=args.seed, attempts=args.attempts,
+                         condition=args.condition, device_id=args.device) as source:
+            pose = None if args.source == "npz" else pose_model_for(args.source, source, args.pose_model)
+            summary = run_loop(args.source, source, args.action, pose=pose, windows=getattr(args, "windows", False),
+                               recorder=recorder, max_frames=args.max_frames, on_attempt=line)
+        if recorder is not None:
+            recorder.close()
+    except (CaptureError, CalibrationError, PoseModelError, ValueError, ImportError, OSError) as exc:
+        raise UserError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+    print(f"{summary.frames} skeleton frames, {len(summary.attempts)} attempts"
+          + (f"; stopped early: {summary.error}" if summary.error else ""))
+    return 0
+
+
+def _cmd_capture(args) -> int:
+    if args.record:
+        from edge.capture.record import SessionRecorder
+
+        return _run_capture(args, SessionRecorder(args.record, action=args.action))
+    return _run_capture(args)
+
+
+def _cmd_record(args) -> int:
+    from edge.capture.record import SessionRecorder
+
+    try:
+        recorder = SessionRecorder(args.out, depth=args.depth, action=args.action)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    code = _run_capture(args, recorder)
+    print(f"session -> {args.out}" + (f" (raw depth -> {recorder.depth_path})" if recorder.depth_path else ""))
+    return code
+
+
+def _add_capture_commands(sub) -> None:
+    """``fieldcoach capture`` and ``fieldcoach record`` (edge.fusion.loop)."""
+    c = sub.add_parser("capture", help="run the capture loop (sim, mkv, k4a or npz) and print a line per attempt")
+    _capture_common(c)
+    c.add_argument("--windows", action="store_true", help="fixed 90-frame windows instead of attempts")
+    c.add_argument("--record", default=None, help="also write the skeleton stream to this .npz")
+    c.set_defaults(func=_cmd_capture)
+    r = sub.add_parser("record", help="record a session (skeleton stream, optionally raw depth) for replay")
+    _capture_common(r)
+    r.add_argument("--out", required=True, help="session file (.npz); replay with capture --source npz --file")
+    r.add_argument("--depth", action="store_true", help="also keep the raw depth images (<out>.depth.npz)")
+    r.set_defaults(func=_cmd_record)
+
+
+def _cmd_screen(args) -> int:
+    from edge.web.command import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fieldcoach", description="FieldCoach movement coaching, offline.")
     p.add_argument("--version", action="version", version=f"fieldcoach {__version__}")
@@ -124,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--action", choices=ACTION_IDS, default=None, help="action (default: the file's own label)")
     a.add_argument("--json", action="store_true", help="print the report as JSON")
     a.add_argument("--config", default=None, help="configuration YAML (default: built-in / $FIELDCOACH_CONFIG)")
+    a.add_argument("--reference", default=None, help="reference bundle directory (default: the shipped models/reference)")
     a.set_defaults(func=_cmd_analyze)
 
     s = sub.add_parser("simulate", help="the simulated athlete: one attempt, a dataset, or the rubric")
@@ -149,6 +391,23 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--format", required=True, help="bvh, uiprmd-kinect or uiprmd-vicon")
     i.add_argument("--out", required=True)
     i.set_defaults(func=_cmd_import)
+
+    _add_capture_commands(sub)
+
+    ev = sub.add_parser("eval", help="evaluate a stage on fresh data")
+    ev_sub = ev.add_subparsers(dest="target", required=True, metavar="TARGET")
+    _add_scorer_target(ev_sub, "eval")
+    _add_align_targets(ev_sub, "eval")
+    bn = sub.add_parser("bench", help="time a stage")
+    bn_sub = bn.add_subparsers(dest="target", required=True, metavar="TARGET")
+    _add_scorer_target(bn_sub, "bench")
+    _add_align_targets(bn_sub, "bench")
+
+    from edge.web.command import add_arguments as add_screen_arguments
+
+    w = sub.add_parser("screen", help="the teacher's screen: web app for the kiosk and teachers' tablets")
+    add_screen_arguments(w)
+    w.set_defaults(func=_cmd_screen)
     return p
 
 
@@ -159,6 +418,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from edge.skeleton.io import SkeletonFileError
 
     errs: list[type[BaseException]] = [UserError, SkeletonFileError, AnalysisError, ConfigError, ActionSpecError]
+    try:
+        from edge.score import BackendUnavailable, ModelFileError
+
+        errs.extend([ModelFileError, BackendUnavailable])
+    except ImportError:
+        pass
+    try:
+        from calibration.templates import ReferenceFileError
+
+        errs.append(ReferenceFileError)
+    except ImportError:
+        pass
     try:
         from edge.importers import ImportFormatError
 

@@ -88,17 +88,36 @@ def _band(n, m, radius):
 
 @njit(cache=True)
 def _band_sqdist(x, y, w, lo, hi, offs):
-    """Weighted squared distances of the band cells, flat, row by row."""
+    """Weighted squared distances of the band cells, flat, row by row.
+
+    Four partial sums (features k mod 4, combined as (s0 + s1) + (s2 + s3)) instead of one
+    running sum: written out in the source, so the compiler may use SIMD lanes without any
+    fastmath flag (1.7x faster on 216 features); the result differs from a sequential sum only
+    in rounding (a few ulp).
+    """
     n = x.shape[0]
     d = x.shape[1]
+    d4 = d - d % 4
     out = np.empty(offs[n], dtype=np.float64)
     for i in range(n):
         for j in range(lo[i], hi[i] + 1):
-            s = 0.0
-            for k in range(d):
-                diff = x[i, k] - y[j, k]
-                s += w[k] * diff * diff
-            out[offs[i] + j - lo[i]] = s
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            for k in range(0, d4, 4):
+                e0 = x[i, k] - y[j, k]
+                e1 = x[i, k + 1] - y[j, k + 1]
+                e2 = x[i, k + 2] - y[j, k + 2]
+                e3 = x[i, k + 3] - y[j, k + 3]
+                s0 += w[k] * e0 * e0
+                s1 += w[k + 1] * e1 * e1
+                s2 += w[k + 2] * e2 * e2
+                s3 += w[k + 3] * e3 * e3
+            for k in range(d4, d):
+                e0 = x[i, k] - y[j, k]
+                s0 += w[k] * e0 * e0
+            out[offs[i] + j - lo[i]] = (s0 + s1) + (s2 + s3)
     return out
 
 

@@ -21,10 +21,12 @@ Entry points: ``align`` (Template or PreparedTemplate + SkeletonSequence + Actio
 ``align_multi`` (several references, voting), ``align_features`` (feature arrays) and
 ``align_sqdist`` (a precomputed distance matrix); all return ``KeyframeResult``.
 
-Several references vote (``align_multi``): each is aligned on its own; references whose Stage-2
-cost exceeds ``vote_cost_ratio`` times the best are dropped, and each keyframe is the median of
-the remaining references' frames (rounded half up). Keyframes are input frame indices; the
-caller turns them into times with the sequence's ``t``.
+Several references vote (``align_multi``): each is aligned on its own (a reference with no
+Stage-1 match of an allowed length does not vote; if none matches, the first one's
+AlignmentError is raised); references whose Stage-2 cost exceeds ``vote_cost_ratio`` times the
+best are dropped, and each keyframe is the median of the remaining references' frames (rounded
+half up). Keyframes are input frame indices; the caller turns them into times with the
+sequence's ``t``.
 """
 
 from __future__ import annotations
@@ -272,10 +274,16 @@ def align_multi(
     prepared = [t if isinstance(t, PreparedTemplate) else prepare_template(t, spec, config) for t in templates]
     feats = motion_features(seq.joints, spec, config.features)
     results = []
+    unmatched: list[AlignmentError] = []
     for p in prepared:
         if p.config.features != config.features:
             raise AlignmentError(f"template {p.template.name!r} was prepared with different feature settings.")
         _check_fps(p.template, seq, config)
         sq = _feature_sqdist(p.features, feats)
-        results.append(align_sqdist(sq, p.template.keyframes, config, p.template.name))
+        try:
+            results.append(align_sqdist(sq, p.template.keyframes, config, p.template.name))
+        except AlignmentError as e:  # this reference finds no match of an allowed length: it does not vote
+            unmatched.append(e)
+    if not results:
+        raise unmatched[0]
     return vote(results, config.vote_cost_ratio)

@@ -15,7 +15,11 @@ D_norm if V < Tmin (else 0), row 2k+1 holds D_norm if V > Tmax (else 0). Scores 
 Probabilities normalise the scores over the problems with S > 0: p_m = S_m / sum(S_j, S_j > 0).
 A problem with S = 0 has no evidence and is not reported. Problems are ranked by S (ties in spec
 order) and the top N = 6 are the diagnosis (their probabilities sum to 1 when at most 6 problems
-have evidence; the full ranking is kept in ``Diagnosis.ranking``). A metric that could not be
+have evidence; the full ranking is kept in ``Diagnosis.ranking``). Two evidence floors, both 0
+(off) by default, leave problems out of the top N (the ranking keeps them): ``min_score``, a
+score below it (e.g. 0.1: a tenth of a range width) is within the camera's measurement noise;
+``min_probability``, a problem that only shares a lightly weighted indicator with the main one
+(p of a few per cent) is not a core finding. A metric that could not be
 measured contributes no deviation: it is evidence for nothing and against nothing.
 
 Strengths follow TechCoach's "what is done well" per body dimension: every measured metric inside
@@ -278,13 +282,20 @@ def assess(
     values: Mapping[str, MetricValue | float | None],
     ranges_override: Mapping[str, Iterable[float]] | None = None,
     top_n: int = TOP_N,
+    min_probability: float = 0.0,
+    min_score: float = 0.0,
 ) -> Assessment:
     """Eq. 4-5 on measured metric values (metric id -> MetricValue, float or None).
 
-    Metrics missing from ``values`` count as not measured.
+    Metrics missing from ``values`` count as not measured. min_probability, min_score: top-N
+    problems need at least this probability and Eq. 5 score (module doc).
     """
     if top_n < 1:
         raise ValueError(f"top_n must be at least 1, got {top_n}.")
+    if not 0.0 <= min_probability < 1.0:
+        raise ValueError(f"min_probability must lie in [0, 1), got {min_probability}.")
+    if not (np.isfinite(min_score) and min_score >= 0.0):
+        raise ValueError(f"min_score must be a finite number >= 0, got {min_score}.")
     ranges = check_ranges(spec, ranges_override)
     unknown = set(values) - set(ranges)
     if unknown:
@@ -348,7 +359,8 @@ def assess(
         good = tuple(a for a in assessed if a.dimension == dim and a.in_range)
         if good:
             strengths.append(Strength(dim, good))
-    return Assessment(tuple(assessed), ranking[:top_n], ranking, tuple(strengths), tuple(unassessed), scores)
+    top = tuple(f for f in ranking if f.probability >= min_probability and f.score >= min_score)[:top_n]
+    return Assessment(tuple(assessed), top, ranking, tuple(strengths), tuple(unassessed), scores)
 
 
 # The whole diagnosis ----------------------------------------------------------------------------
@@ -393,12 +405,14 @@ def diagnose(
     keyframes: dict[str, int],
     ranges_override: Mapping[str, Iterable[float]] | None = None,
     top_n: int = TOP_N,
+    min_probability: float = 0.0,
+    min_score: float = 0.0,
 ) -> Diagnosis:
     """Measure every metric of ``spec`` at ``keyframes`` (name -> frame), then KISMAM (Eq. 4-5)."""
     keyframes = check_keyframes(spec, keyframes, seq.n_frames)
     heading = heading_for(seq, spec, keyframes)
     values = compute_metrics(seq, spec, keyframes, heading)
-    a = assess(spec, values, ranges_override, top_n)
+    a = assess(spec, values, ranges_override, top_n, min_probability, min_score)
     return Diagnosis(
         action=spec.id,
         keyframes=keyframes,

@@ -1,0 +1,440 @@
+"""Depth for keypoints the camera cannot see: self-occlusion resolved with the body model.
+
+A depth camera at the side of the field sees one side of the athlete; the far hip, shoulder,
+ear and eye sit behind the near ones, and a far arm or leg often behind the trunk. Their depth
+sample is then the skin of whatever is in front - 10-30 cm too near. Each keypoint still has its
+2D line of sight, and its distance to an already placed neighbour is a known bone length
+(``BodyModel``), so it lies where its ray meets a sphere around that neighbour (two candidate
+depths, or none). Keypoints are placed in a fixed order from the near shoulder outwards
+(``_plan``), with these rules:
+
+- which side is near: the sign of the 2D cross product of the trunk (mid-hip -> mid-shoulder)
+  and the face direction (mid-ear -> nose) in the image (standing or lying, facing right in the
+  image, the right side is near), smoothed over frames; undecided when the face is frontal;
+- a keypoint's own depth is rejected when its surface sample lies on another body segment
+  already placed (``occupied``: within the segment's radius + 1.5 cm): something hides it;
+- a far-side partner of a width (far shoulder from the near one, far hip, far ear, far eye) is
+  the farther candidate, or its own depth if that is at least as far;
+- any other keypoint keeps its own depth when it lies between the two candidates (within
+  ``tol_m``); otherwise it goes where its ray crosses its sagittal plane - the plane through its
+  neighbour across the athlete's left-right axis (``lateral_axis``, averaged over frames by the
+  pipeline); a far arm or leg uses the near one's sideways offset, mirrored (a symmetric stance);
+  a hip placed from a shoulder is moved in by half the shoulder-hip width difference. If that
+  crossing lies between the candidates it is used as is (the bone looks short: it points along
+  the line of sight less than the sphere would say), else the nearer candidate; without an axis
+  yet, the candidate at the neighbour's depth (continuity with the last frame breaks ties);
+- no depth and no candidate: that crossing, or the point on the ray closest to the neighbour;
+  no neighbour: missing.
+
+Returns, per keypoint, the point (depth frame) and a status: MISSING, RAW (own depth), COMPLETED.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from edge.fusion.body import BodyModel
+from edge.fusion.lift import LiftResult
+from edge.skeleton.joints import Joint
+
+J = Joint
+MISSING, RAW, COMPLETED = 0, 1, 2
+_SIDE = {"l": {}, "r": {}}
+for _name in ("EYE", "EAR", "SHOULDER", "ELBOW", "WRIST", "HIP", "KNEE", "ANKLE"):
+    _SIDE["l"][_name.lower()] = int(J[f"LEFT_{_name}"])
+    _SIDE["r"][_name.lower()] = int(J[f"RIGHT_{_name}"])
+
+
+#: far limb joint -> (its mirror joint, the chain's base: "hip" or "shoulder"), for both sides.
+_MIRROR: dict[int, tuple[int, str]] = {}
+for _a, _b in (("l", "r"), ("r", "l")):
+    for _j, _base in (("knee", "hip"), ("ankle", "hip"), ("elbow", "shoulder"), ("wrist", "shoulder")):
+        _MIRROR[_SIDE[_a][_j]] = (_SIDE[_b][_j], _base)
+
+
+def _side_of(joint: int) -> str | None:
+    return "l" if joint in _SIDE["l"].values() else ("r" if joint in _SIDE["r"].values() else None)
+
+
+def _plan(near: str | None) -> list[tuple[int, list[tuple[int, str, str]]]]:
+    """(child, [(parent, bone, kind), ...]) in solving order. The first option whose parent is
+    placed is used; with none (or an empty list: a root) the keypoint's own depth is taken.
+    kind: 'far' (far-side partner of a width) or 'limb'."""
+    n = near or "r"
+    f = "l" if n == "r" else "r"
+    N, F = _SIDE[n], _SIDE[f]
+    far = "far" if near else "limb"
+    nose = int(J.NOSE)
+    return [
+        (N["shoulder"], []),
+        (N["elbow"], [(N["shoulder"], "upper_arm", "limb")]),
+        (N["wrist"], [(N["elbow"], "forearm", "limb")]),
+        (N["hip"], [(N["shoulder"], "trunk", "limb")]),
+        (F["shoulder"], [(N["shoulder"], "shoulders", far)]),
+        (F["hip"], [(N["hip"], "hips", far), (F["shoulder"], "trunk", "limb")]),
+        (N["knee"], [(N["hip"], "thigh", "limb")]),
+        (N["ankle"], [(N["knee"], "shank", "limb")]),
+        (F["elbow"], [(F["shoulder"], "upper_arm", "limb")]),
+        (F["wrist"], [(F["elbow"], "forearm", "limb")]),
+        (F["knee"], [(F["hip"], "thigh", "limb")]),
+        (F["ankle"], [(F["knee"], "shank", "limb")]),
+        (N["ear"], []),
+        (N["eye"], [(N["ear"], "ear_eye", "limb")]),
+        (nose, [(N["eye"], "eye_nose", "limb")]),
+        (F["ear"], [(N["ear"], "ears", far)]),
+        (F["eye"], [(N["eye"], "eyes", far), (F["ear"], "ear_eye", "limb")]),
+    ]
+
+
+#: Body segments that can hide a keypoint: (a, b, radius m); 17 = mid-hip, 18 = mid-shoulder.
+_MID_HIP, _MID_SHOULDER = 17, 18
+_SEGMENTS: tuple[tuple[int, int, float], ...] = tuple(
+    (int(a), int(b), r)
+    for a, b, r in (
+        (_MID_HIP, _MID_SHOULDER, 0.12),
+        (J.LEFT_HIP, J.LEFT_SHOULDER, 0.07),
+        (J.RIGHT_HIP, J.RIGHT_SHOULDER, 0.07),
+        (J.LEFT_HIP, J.RIGHT_HIP, 0.09),
+        (J.LEFT_SHOULDER, J.RIGHT_SHOULDER, 0.06),
+        (J.LEFT_SHOULDER, J.LEFT_ELBOW, 0.045),
+        (J.RIGHT_SHOULDER, J.RIGHT_ELBOW, 0.045),
+        (J.LEFT_ELBOW, J.LEFT_WRIST, 0.04),
+        (J.RIGHT_ELBOW, J.RIGHT_WRIST, 0.04),
+        (J.LEFT_HIP, J.LEFT_KNEE, 0.065),
+        (J.RIGHT_HIP, J.RIGHT_KNEE, 0.065),
+        (J.LEFT_KNEE, J.LEFT_ANKLE, 0.05),
+        (J.RIGHT_KNEE, J.RIGHT_ANKLE, 0.05),
+    )
+)
+_SEG_A = np.array([s[0] for s in _SEGMENTS], dtype=np.int64)
+_SEG_B = np.array([s[1] for s in _SEGMENTS], dtype=np.int64)
+_SEG_R = np.array([s[2] for s in _SEGMENTS])
+_TRUNK = {int(J.LEFT_HIP), int(J.RIGHT_HIP), int(J.LEFT_SHOULDER), int(J.RIGHT_SHOULDER)}
+#: Segments that contain a joint (its own body parts cannot hide it); the trunk core belongs to the trunk joints.
+_OWN = [
+    np.array([k for k, s in enumerate(_SEGMENTS) if j in s[:2] or (j in _TRUNK and k == 0)], dtype=np.int64)
+    for j in range(17)
+]
+
+
+_OWN_MASK = np.zeros((17, len(_SEGMENTS)), dtype=np.bool_)
+for _j in range(17):
+    _OWN_MASK[_j, _OWN[_j]] = True
+
+
+@njit(cache=True)
+def _occupied_kernel(point, ext, seg_a, seg_b, seg_r, own, margin):  # pragma: no cover - compiled
+    for k in range(seg_a.shape[0]):
+        if own[k]:
+            continue
+        a = ext[seg_a[k]]
+        b = ext[seg_b[k]]
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
+            continue
+        ab = b - a
+        den = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2]
+        t = 0.0
+        if den > 1e-12:
+            t = ((point[0] - a[0]) * ab[0] + (point[1] - a[1]) * ab[1] + (point[2] - a[2]) * ab[2]) / den
+            t = min(max(t, 0.0), 1.0)
+        dx = a[0] + t * ab[0] - point[0]
+        dy = a[1] + t * ab[1] - point[1]
+        dz = a[2] + t * ab[2] - point[2]
+        if dx * dx + dy * dy + dz * dz < (seg_r[k] + margin) ** 2:
+            return True
+    return False
+
+
+def _extended(placed: np.ndarray) -> np.ndarray:
+    ext = np.empty((19, 3))
+    ext[:17] = placed
+    ext[_MID_HIP] = 0.5 * (placed[J.LEFT_HIP] + placed[J.RIGHT_HIP])
+    ext[_MID_SHOULDER] = 0.5 * (placed[J.LEFT_SHOULDER] + placed[J.RIGHT_SHOULDER])
+    return ext
+
+
+def occupied(point: np.ndarray, joint: int, placed: np.ndarray, margin_m: float = 0.025) -> bool:
+    """Whether a surface point lies on another placed body segment (so it hides ``joint``).
+
+    placed: (17, 3) points placed so far (NaN where not yet); a segment containing ``joint``
+    never counts. Numba kernel; :func:`occupied_reference` is the plain numpy version.
+    """
+    return bool(_occupied_kernel(np.asarray(point, dtype=np.float64), _extended(np.asarray(placed, dtype=np.float64)),
+                                 _SEG_A, _SEG_B, _SEG_R, _OWN_MASK[joint], float(margin_m)))
+
+
+def occupied_reference(point: np.ndarray, joint: int, placed: np.ndarray, margin_m: float = 0.025) -> bool:
+    """Slow, obviously correct version of :func:`occupied` (for tests)."""
+    ext = _extended(np.asarray(placed, dtype=np.float64))
+    for k, (a, b, r) in enumerate(_SEGMENTS):
+        if _OWN_MASK[joint, k] or not (np.isfinite(ext[a]).all() and np.isfinite(ext[b]).all()):
+            continue
+        ab = ext[b] - ext[a]
+        t = float(np.clip((point - ext[a]) @ ab / max(ab @ ab, 1e-12), 0.0, 1.0))
+        if np.linalg.norm(ext[a] + t * ab - point) < r + margin_m:
+            return True
+    return False
+
+
+#: far limb joint -> (its mirror joint, the chain's base: "hip" or "shoulder"), for both sides.
+_MIRROR: dict[int, tuple[int, str]] = {}
+for _a, _b in (("l", "r"), ("r", "l")):
+    for _j, _base in (("knee", "hip"), ("ankle", "hip"), ("elbow", "shoulder"), ("wrist", "shoulder")):
+        _MIRROR[_SIDE[_a][_j]] = (_SIDE[_b][_j], _base)
+
+
+def _plan(near: str | None) -> list[tuple[int, list[tuple[int, str, str]]]]:
+    """(child, [(parent, bone, kind), ...]) in solving order. The first option whose parent is
+    placed is used; with none (or an empty list: a root) the keypoint's own depth is taken.
+    kind: 'far' (far-side partner of a width) or 'limb'."""
+    n = near or "r"
+    f = "l" if n == "r" else "r"
+    N, F = _SIDE[n], _SIDE[f]
+    far = "far" if near else "limb"
+    nose = int(J.NOSE)
+    return [
+        (N["shoulder"], []),
+        (N["elbow"], [(N["shoulder"], "upper_arm", "limb")]),
+        (N["wrist"], [(N["elbow"], "forearm", "limb")]),
+        (N["hip"], [(N["shoulder"], "trunk", "limb")]),
+        (F["shoulder"], [(N["shoulder"], "shoulders", far)]),
+        (F["hip"], [(N["hip"], "hips", far), (F["shoulder"], "trunk", "limb")]),
+        (N["knee"], [(N["hip"], "thigh", "limb")]),
+        (N["ankle"], [(N["knee"], "shank", "limb")]),
+        (F["elbow"], [(F["shoulder"], "upper_arm", "limb")]),
+        (F["wrist"], [(F["elbow"], "forearm", "limb")]),
+        (F["knee"], [(F["hip"], "thigh", "limb")]),
+        (F["ankle"], [(F["knee"], "shank", "limb")]),
+        (N["ear"], []),
+        (N["eye"], [(N["ear"], "ear_eye", "limb")]),
+        (nose, [(N["eye"], "eye_nose", "limb")]),
+        (F["ear"], [(N["ear"], "ears", far)]),
+        (F["eye"], [(N["eye"], "eyes", far), (F["ear"], "ear_eye", "limb")]),
+    ]
+
+
+#: Body segments that can hide a keypoint: (a, b, radius m); 17 = mid-hip, 18 = mid-shoulder.
+_MID_HIP, _MID_SHOULDER = 17, 18
+_SEGMENTS: tuple[tuple[int, int, float], ...] = tuple(
+    (int(a), int(b), r)
+    for a, b, r in (
+        (_MID_HIP, _MID_SHOULDER, 0.12),
+        (J.LEFT_HIP, J.LEFT_SHOULDER, 0.07),
+        (J.RIGHT_HIP, J.RIGHT_SHOULDER, 0.07),
+        (J.LEFT_HIP, J.RIGHT_HIP, 0.09),
+        (J.LEFT_SHOULDER, J.RIGHT_SHOULDER, 0.06),
+        (J.LEFT_SHOULDER, J.LEFT_ELBOW, 0.045),
+        (J.RIGHT_SHOULDER, J.RIGHT_ELBOW, 0.045),
+        (J.LEFT_ELBOW, J.LEFT_WRIST, 0.04),
+        (J.RIGHT_ELBOW, J.RIGHT_WRIST, 0.04),
+        (J.LEFT_HIP, J.LEFT_KNEE, 0.065),
+        (J.RIGHT_HIP, J.RIGHT_KNEE, 0.065),
+        (J.LEFT_KNEE, J.LEFT_ANKLE, 0.05),
+        (J.RIGHT_KNEE, J.RIGHT_ANKLE, 0.05),
+    )
+)
+_SEG_A = np.array([s[0] for s in _SEGMENTS], dtype=np.int64)
+_SEG_B = np.array([s[1] for s in _SEGMENTS], dtype=np.int64)
+_SEG_R = np.array([s[2] for s in _SEGMENTS])
+_TRUNK = {int(J.LEFT_HIP), int(J.RIGHT_HIP), int(J.LEFT_SHOULDER), int(J.RIGHT_SHOULDER)}
+#: Segments that contain a joint (its own body parts cannot hide it); the trunk core belongs to the trunk joints.
+_OWN = [
+    np.array([k for k, s in enumerate(_SEGMENTS) if j in s[:2] or (j in _TRUNK and k == 0)], dtype=np.int64)
+    for j in range(17)
+]
+
+
+def occupied(point: np.ndarray, joint: int, placed: np.ndarray, margin_m: float = 0.025) -> bool:
+    """Whether a surface point lies on another placed body segment (so it hides ``joint``).
+
+    placed: (17, 3) points placed so far (NaN where not yet); a segment containing ``joint``
+    never counts.
+    """
+    ext = np.empty((19, 3))
+    ext[:17] = placed
+    ext[_MID_HIP] = 0.5 * (placed[J.LEFT_HIP] + placed[J.RIGHT_HIP])
+    ext[_MID_SHOULDER] = 0.5 * (placed[J.LEFT_SHOULDER] + placed[J.RIGHT_SHOULDER])
+    a = ext[_SEG_A]
+    b = ext[_SEG_B]
+    ok = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+    ok[_OWN[joint]] = False
+    if not ok.any():
+        return False
+    a, b, r = a[ok], b[ok], _SEG_R[ok]
+    ab = b - a
+    t = np.clip(np.einsum("ij,ij->i", point - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12), 0.0, 1.0)
+    d = np.linalg.norm(a + t[:, None] * ab - point, axis=1)
+    return bool((d < r + margin_m).any())
+
+
+class NearSide:
+    """Which side of the athlete faces the camera, from 2D keypoints, smoothed (see module docstring)."""
+
+    def __init__(self, alpha: float = 0.3, decide: float = 0.35):
+        self.alpha = float(alpha)
+        self.decide = float(decide)
+        self.value = 0.0
+
+    def reset(self) -> None:
+        self.value = 0.0
+
+    def update(self, uv: np.ndarray, conf: np.ndarray, min_conf: float = 0.3) -> str | None:
+        ok = np.isfinite(uv).all(axis=1) & (conf >= min_conf)
+        need = [J.LEFT_HIP, J.RIGHT_HIP, J.LEFT_SHOULDER, J.RIGHT_SHOULDER, J.NOSE]
+        if all(ok[i] for i in need) and (ok[J.LEFT_EAR] or ok[J.RIGHT_EAR]):
+            hip = 0.5 * (uv[J.LEFT_HIP] + uv[J.RIGHT_HIP])
+            sh = 0.5 * (uv[J.LEFT_SHOULDER] + uv[J.RIGHT_SHOULDER])
+            ears = [uv[i] for i in (J.LEFT_EAR, J.RIGHT_EAR) if ok[i]]
+            ear = np.mean(ears, axis=0)
+            a, b = sh - hip, uv[J.NOSE] - ear
+            na, nb = np.linalg.norm(a), np.linalg.norm(b)
+            if na > 1 and nb > 1:
+                c = (a[0] * b[1] - a[1] * b[0]) / (na * nb)
+                self.value = (1 - self.alpha) * self.value + self.alpha * float(c)
+        if self.value > self.decide:
+            return "r"
+        if self.value < -self.decide:
+            return "l"
+        return None
+
+
+def _sphere_roots(o: np.ndarray, d: np.ndarray, centre: np.ndarray, radius: float) -> tuple[float, float] | None:
+    oc = o - centre
+    a = float(d @ d)
+    b = float(d @ oc)
+    c = float(oc @ oc) - radius * radius
+    h = b * b - a * c
+    if h < 0 or a <= 0:
+        return None
+    s = np.sqrt(h)
+    return (-b - s) / a, (-b + s) / a
+
+
+def lateral_axis(points: np.ndarray, near: str | None, up: np.ndarray | None = None) -> np.ndarray | None:
+    """Unit vector from the near to the far side of the trunk (depth frame), or None.
+
+    up: gravity's up (depth frame); the athlete's left-right axis is horizontal whether standing,
+    squatting or lying, so the component along ``up`` is removed.
+    """
+    if near is None:
+        return None
+    n, f = ("r", "l") if near == "r" else ("l", "r")
+    v = np.zeros(3)
+    for part in ("hip", "shoulder"):
+        d = points[_SIDE[f][part]] - points[_SIDE[n][part]]
+        if np.isfinite(d).all():
+            v += d
+    if up is not None:
+        v = v - (v @ up) * up
+    norm = np.linalg.norm(v)
+    return v / norm if norm > 1e-6 else None
+
+
+def complete(
+    lift: LiftResult,
+    confidence: np.ndarray,
+    body: BodyModel,
+    near: str | None,
+    previous: np.ndarray | None = None,
+    lateral: np.ndarray | None = None,
+    *,
+    min_conf: float = 0.05,
+    raw_conf: float = 0.3,
+    tol_m: float = 0.06,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points (17, 3) (depth frame, NaN = missing) and status (17,) int for every keypoint (rules in the module docstring).
+
+    previous: the last frame's points (17, 3) in the depth frame (NaN unknown); lateral: the last
+    frame's ``lateral_axis`` (unit, depth frame) for the sagittal-plane choice, or None.
+    """
+    o, rays = lift.origin, lift.rays
+    conf = np.asarray(confidence)
+    lam = np.full(17, np.nan)
+    status = np.zeros(17, dtype=np.int64)
+    placed = np.full((17, 3), np.nan)
+    has_ray = np.isfinite(rays).all(axis=1) & (conf >= min_conf)
+    raw_ok = has_ray & np.isfinite(lift.lam_raw) & (conf >= raw_conf)
+    norms = np.linalg.norm(np.where(np.isfinite(rays), rays, 0.0), axis=1)
+
+    ext = np.full((19, 3), np.nan)  # placed points plus the trunk's mid points, for occupied()
+
+    def put(j: int, value: float, st: int) -> None:
+        lam[j], status[j] = value, st
+        placed[j] = o + value * rays[j]
+        ext[j] = placed[j]
+        if j in _TRUNK:
+            ext[_MID_HIP] = 0.5 * (placed[J.LEFT_HIP] + placed[J.RIGHT_HIP])
+            ext[_MID_SHOULDER] = 0.5 * (placed[J.LEFT_SHOULDER] + placed[J.RIGHT_SHOULDER])
+
+    surface = o[None, :] + lift.lam_surface[:, None] * rays
+    for child, options in _plan(near):
+        if not has_ray[child]:
+            continue
+        raw = lift.lam_raw[child] if raw_ok[child] else None
+        if raw is not None and _occupied_kernel(surface[child], ext, _SEG_A, _SEG_B, _SEG_R, _OWN_MASK[child], 0.015):
+            raw = None  # its depth sample is the skin of another body part in front of it
+        option = next(((p, b, k) for p, b, k in options if status[p] != MISSING), None)
+        if option is None:
+            if raw is not None:
+                put(child, raw, RAW)
+            continue
+        parent, bone, kind = option
+        d = rays[child]
+        p = placed[parent]
+        length = body.length(bone)
+        roots = _sphere_roots(o, d, p, length)
+        closest = -float(d @ (o - p)) / float(d @ d)
+        if kind == "far":
+            tol = min(tol_m, 0.3 * length) / norms[child]
+            if raw is not None and (roots is None or raw >= roots[1] - tol):
+                put(child, raw, RAW)  # seen on its own, as far back as it should be
+            elif roots is not None:
+                put(child, roots[1], COMPLETED)
+            else:
+                put(child, closest, COMPLETED)
+            continue
+        tol = tol_m / norms[child]
+        if raw is not None and (roots is None or roots[0] - tol <= raw <= roots[1] + tol):
+            put(child, raw, RAW)
+            continue
+        target = None  # where the ray crosses the joint's sagittal plane
+        if lateral is not None:
+            den = float(d @ lateral) / norms[child]
+            if abs(den) > 0.5:  # the ray crosses the plane steeply enough to be well defined
+                plane = float(p @ lateral)
+                if bone == "trunk":  # the hips sit inside the shoulders: half the width difference
+                    inset = 0.5 * (body.length("shoulders") - body.length("hips"))
+                    plane += inset if child in (J.LEFT_HIP, J.RIGHT_HIP) else -inset
+                    if near is not None and _side_of(child) != near:
+                        plane -= 2 * (inset if child in (J.LEFT_HIP, J.RIGHT_HIP) else -inset)
+                mirror = _MIRROR.get(child) if near is not None else None
+                if mirror is not None:  # a far limb: the near limb's stance, mirrored
+                    m, base = mirror
+                    nb = _SIDE[near][base]
+                    fb = _SIDE["l" if near == "r" else "r"][base]
+                    if np.isfinite(placed[m]).all() and np.isfinite(placed[nb]).all():
+                        across = body.length("hips" if base == "hip" else "shoulders")
+                        plane = float(placed[nb] @ lateral) + across - float((placed[m] - placed[nb]) @ lateral)
+                t = (plane - float(o @ lateral)) / float(d @ lateral)
+                if abs(t - closest) * norms[child] <= 2.0 * length:
+                    target = t
+        if roots is None:
+            put(child, target if target is not None else closest, COMPLETED)
+            continue
+        cand = np.array(roots)
+        if target is None and abs(d[2]) > 1e-9:
+            target = (p[2] - o[2]) / d[2]  # no body orientation yet: the parent's depth
+        if target is not None and roots[0] <= target <= roots[1]:
+            put(child, float(target), COMPLETED)  # between the candidates: the bone looks short, stay in the plane
+            continue
+        if target is not None:
+            pick = int(np.argmin(np.abs(cand - target)))
+        else:
+            gap = np.abs(o[2] + cand * d[2] - p[2])
+            pick = int(np.argmin(gap))
+            if abs(gap[0] - gap[1]) < 0.04 and previous is not None and np.isfinite(previous[child]).all():
+                pts = o[None, :] + cand[:, None] * d[None, :]
+                pick = int(np.argmin(np.linalg.norm(pts - previous[child], axis=1)))
+        put(child, float(cand[pick]), COMPLETED)
+    return placed, status

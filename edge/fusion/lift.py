@@ -1,0 +1,161 @@
+"""Each 2D keypoint lifted to 3D with a robust depth sample (depth-camera frame, metres).
+
+A keypoint's line of sight is the color camera's ray through it, ``p(lam) = o + lam d`` in the
+depth frame (o: the color camera's centre, d: the undistorted ray rotated into the depth frame,
+with unit z in the color frame, so lam is the color-frame depth). Lifting, for all 17 at once:
+
+1. start at the athlete's median depth; project the ray's point into the depth image;
+2. take a ``window`` x ``window`` patch there, keep the valid pixels that belong to the athlete
+   (foreground blob: not the floor, not an occluder, no flying pixels cut at depth steps), and
+   keep the *nearest surface* among them: pixels within ``cluster_m`` of the patch's 10th
+   percentile depth (a wrist in front of the trunk must not take the trunk's depth);
+3. the surface depth s is their median; move along the ray to depth s (twice: the depth pixel
+   the ray hits depends on the depth);
+4. the joint centre lies behind the skin: ``SURFACE_OFFSET_M`` (typical half-thickness of the
+   body at that keypoint, adult anatomy) further along the ray -> ``lam_raw``.
+
+Also returned: ``p_depth``, the depth sensor's own estimate of the point (paper Eq. 1's p^(d)):
+the 3D median of the same surface pixels, unprojected through the depth camera, pushed back by
+the same offset along the depth camera's ray. Keypoints with confidence below ``min_conf`` or
+without athlete pixels in their patch get NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.kinect import KinectCalibration, pixel_rays, project, undistort_pixels
+from edge.fusion.person import PersonDetection
+
+#: Joint centre behind the visible skin (m): nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles.
+SURFACE_OFFSET_M = np.array(
+    [0.02, 0.01, 0.01, 0.0, 0.0, 0.055, 0.055, 0.04, 0.04, 0.03, 0.03, 0.08, 0.08, 0.055, 0.055, 0.04, 0.04]
+)
+
+
+@dataclass
+class LiftResult:
+    """Per keypoint (17): origin (3,) and rays (17, 3) of the lines of sight (depth frame), lam_surface
+    and lam_raw (17,) (NaN = no depth), p_depth (17, 3), n_pixels (17,) surface pixels used."""
+
+    origin: np.ndarray
+    rays: np.ndarray
+    lam_surface: np.ndarray
+    lam_raw: np.ndarray
+    p_depth: np.ndarray
+    n_pixels: np.ndarray
+
+    def point(self, lam: np.ndarray) -> np.ndarray:
+        """Points (17, 3) on the lines of sight at parameters lam (17,)."""
+        return self.origin[None, :] + np.asarray(lam)[:, None] * self.rays
+
+
+def masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Row-wise median (m,) of values (m, n) over mask (m, n); NaN for rows without any."""
+    srt = np.sort(np.where(mask, values, np.inf), axis=1)
+    cnt = mask.sum(axis=1)
+    rows = np.arange(values.shape[0])
+    lo = np.clip((cnt - 1) // 2, 0, values.shape[1] - 1)
+    hi = np.clip(cnt // 2, 0, values.shape[1] - 1)
+    out = 0.5 * (srt[rows, lo] + srt[rows, hi])
+    out[cnt == 0] = np.nan
+    return out
+
+
+class Lifter:
+    """Lift keypoints with depth for one calibration (see the module docstring)."""
+
+    def __init__(self, calibration: KinectCalibration, *, window: int = 7, cluster_m: float = 0.08,
+                 min_conf: float = 0.05, iterations: int = 2):
+        if calibration.depth is None or calibration.color is None:
+            raise ValueError("lifting needs a calibration with depth and color intrinsics.")
+        self.cal = calibration
+        self.window = int(window)
+        self.cluster_m = float(cluster_m)
+        self.min_conf = float(min_conf)
+        self.iterations = int(iterations)
+        c2d = calibration.color_to_depth
+        self._rot = c2d.rotation
+        self._origin = c2d.translation_m.copy()
+        r = self.window // 2
+        oy, ox = np.mgrid[-r : r + 1, -r : r + 1]
+        self._off = np.stack([ox.ravel(), oy.ravel()], axis=1)  # (w*w, 2)
+        self._depth_rays = pixel_rays(calibration.depth)
+
+    def rays(self, uv_color: np.ndarray, undistorted: np.ndarray | None = None) -> np.ndarray:
+        """Lines of sight (17, 3) in the depth frame for color pixels (17, 2); NaN rows where invalid.
+
+        undistorted: the same keypoints already undistorted (z = 1 plane of the color camera), if known.
+        """
+        xy = undistort_pixels(self.cal.color, uv_color)[0] if undistorted is None else np.asarray(undistorted)
+        d = np.concatenate([xy, np.ones((xy.shape[0], 1))], axis=1) @ self._rot.T
+        d[~np.isfinite(xy).all(axis=1)] = np.nan
+        return d
+
+    def __call__(self, uv_color: np.ndarray, confidence: np.ndarray, depth_mm: np.ndarray,
+                 person: PersonDetection, undistorted: np.ndarray | None = None) -> LiftResult:
+        intr = self.cal.depth
+        n = uv_color.shape[0]
+        rays = self.rays(uv_color, undistorted)
+        use = np.isfinite(rays).all(axis=1) & (np.asarray(confidence) >= self.min_conf)
+        lam = np.full(n, np.nan)
+        lam[use] = (person.median_depth_m - self._origin[2]) / rays[use, 2]
+        lam_s = np.full(n, np.nan)
+        npix = np.zeros(n, dtype=np.int64)
+        surf_pts = np.full((n, 3), np.nan)
+        for _ in range(self.iterations):
+            ok = use & np.isfinite(lam)
+            if not ok.any():
+                break
+            pts = self._origin[None, :] + lam[ok, None] * rays[ok]
+            uv, valid = project(intr, pts)
+            idx = np.nonzero(ok)[0]
+            s, cnt, p3 = self._sample(uv, valid, depth_mm, person)
+            got = np.isfinite(s)
+            lam_s[:] = np.nan
+            lam_s[idx[got]] = (s[got] - self._origin[2]) / rays[idx[got], 2]
+            npix[:] = 0
+            npix[idx] = cnt
+            surf_pts[:] = np.nan
+            surf_pts[idx] = p3
+            lam = np.where(np.isfinite(lam_s), lam_s, lam)
+        norm = np.linalg.norm(rays, axis=1)
+        lam_raw = lam_s + SURFACE_OFFSET_M / norm
+        dn = np.linalg.norm(surf_pts, axis=1, keepdims=True)
+        p_depth = surf_pts + SURFACE_OFFSET_M[:, None] * surf_pts / dn
+        return LiftResult(self._origin.copy(), rays, lam_s, lam_raw, p_depth, npix)
+
+    def _sample(self, uv: np.ndarray, valid: np.ndarray, depth_mm: np.ndarray, person: PersonDetection):
+        """Surface depth (m), pixel count and 3D median point for each projected keypoint."""
+        h, w = depth_mm.shape
+        m = uv.shape[0]
+        s = np.full(m, np.nan)
+        cnt = np.zeros(m, dtype=np.int64)
+        p3 = np.full((m, 3), np.nan)
+        if not valid.any():
+            return s, cnt, p3
+        c = np.rint(np.where(valid[:, None], uv, -1000)).astype(np.int64)
+        u = c[:, None, 0] + self._off[None, :, 0]
+        v = c[:, None, 1] + self._off[None, :, 1]
+        inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        uc, vc = np.clip(u, 0, w - 1), np.clip(v, 0, h - 1)
+        z = depth_mm[vc, uc].astype(np.float64) * 0.001
+        good = inside & (z > 0) & person.contains(uc, vc)
+        zs = np.where(good, z, np.inf)
+        n_good = good.sum(axis=1)
+        srt = np.sort(zs, axis=1)
+        k10 = np.maximum((0.1 * n_good).astype(np.int64), 0)
+        zmin = srt[np.arange(m), np.minimum(k10, srt.shape[1] - 1)]
+        near = good & (z < zmin[:, None] + self.cluster_m)
+        cnt = near.sum(axis=1)
+        have = cnt > 0
+        if not have.any():
+            return s, cnt, p3
+        rays = self._depth_rays[vc, uc]  # (m, w*w, 2)
+        s = masked_median(z, near)
+        p3[:, 0] = masked_median(rays[..., 0] * z, near)
+        p3[:, 1] = masked_median(rays[..., 1] * z, near)
+        p3[:, 2] = s
+        return s, cnt, p3

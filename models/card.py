@@ -1,0 +1,143 @@
+"""Model cards and shipping: trained run -> ``models/shipped/<action>/`` (ONNX, golden samples, card).
+
+``build_card(...)`` assembles the card (keys in ``edge.score.bundle.CARD_KEYS``): data seed and
+sizes, epochs and best epoch, metrics on the held-out test split (with the per-condition
+breakdown), the full ``ScorerConfig``, the ``InputSpec``, parameters and FLOPs at 90 frames next to
+the paper's 3.72 M / 1.87 G, and the sha256 of ``scorer.onnx``. ``ship(run_dir, bundle_dir)``
+exports the run's weights (``export.onnx_export.export_onnx``), checks ONNX Runtime against PyTorch
+on the golden samples (largest |difference| recorded), writes ``golden.npz`` (the first 8
+test-split samples' prepared inputs and their ONNX scores) and the card. ``ship_baseline`` adds
+the fixed-adjacency GCN baseline's ONNX (``baseline_gcn.onnx``) to a bundle and to its card.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from edge.score.bundle import CARD_FILE, GOLDEN_FILE, MODEL_FILE, write_card
+from edge.score.preprocess import InputSpec
+
+CARD_VERSION = "1"
+GOLDEN_SAMPLES = 8
+
+
+def complexity_summary(model, frames: int = 90) -> dict:
+    """Parameters and FLOPs (2 x MAC) of ``model`` at ``frames`` frames beside the paper's totals."""
+    from models.complexity import PAPER_FLOPS, PAPER_PARAMS, flop_counts, parameter_counts
+
+    return {
+        "params": int(parameter_counts(model)["total"]),
+        "flops_90_frames": int(flop_counts(model, frames)["total"]),
+        "paper_params": PAPER_PARAMS,
+        "paper_flops_90_frames": PAPER_FLOPS,
+        "width_multiplier": model.config.width_multiplier,
+    }
+
+
+def build_card(action: str, sha256: str, config, spec: InputSpec, meta: dict, complexity: dict, version: str) -> dict:
+    """The model card dict (see the module docstring)."""
+    settings = meta.get("settings", {})
+    return {
+        "action": action,
+        "name": f"fieldcoach-agcn-{action}",
+        "version": version,
+        "card_version": CARD_VERSION,
+        "sha256": sha256,
+        "input": spec.model_dump(),
+        "data": dict(meta["data"], generator="edge.sim (simulated athlete)", seed_scheme="models.data docstring"),
+        "training": {
+            "epochs": settings.get("epochs"),
+            "best_epoch": meta.get("best_epoch"),
+            "batch_size": settings.get("batch_size"),
+            "lr": settings.get("lr"),
+            "mining": settings.get("mining"),
+            "curriculum": settings.get("curriculum"),
+            "augment_p": settings.get("augment_p"),
+            "seconds": meta.get("seconds"),
+            "machine": f"{platform.machine()} CPU, torch threads {settings.get('threads')}",
+            "command": meta.get("command", ""),
+        },
+        "metrics": {"test_split": meta["test_metrics"]},
+        "config": config.model_dump(mode="json"),
+        "complexity": complexity,
+    }
+
+
+def ship(run_dir: Path, bundle_dir: Path, version: str | None = None, cache_dir: Path | None = Path("out/cache/scorer")) -> dict:
+    """Export a saved run to ``bundle_dir`` (scorer.onnx, golden.npz, card.json); returns the card."""
+    import onnxruntime as ort
+
+    from export.onnx_export import INPUT_NAME, export_onnx
+    from models.data import load_training_set, split_indices
+    from models.train import load_run, predict
+
+    model, config, meta = load_run(Path(run_dir))
+    spec = InputSpec.model_validate(meta["input"])
+    d = meta["data"]
+    data = load_training_set(meta["action"], d["seed"], d["samples"], spec, cache_dir)
+    _, _, te = split_indices(len(data), d["seed"])
+    gx = data.x[te[:GOLDEN_SAMPLES]]
+    bundle_dir = Path(bundle_dir)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    version = version or f"{CARD_VERSION}.{config.config_hash()[:8]}"
+    res = export_onnx(model, bundle_dir / MODEL_FILE, config=config, example_frames=spec.frames, version=version)
+    sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
+    onnx_scores = sess.run(["score"], {INPUT_NAME: gx})[0]
+    torch_scores = predict(model, gx)
+    parity = float(np.max(np.abs(onnx_scores - torch_scores)))
+    if parity > 1e-2:
+        raise RuntimeError(f"ONNX Runtime differs from PyTorch by {parity:.3g} points on the golden samples.")
+    tmp = bundle_dir / (GOLDEN_FILE + ".tmp.npz")
+    np.savez(tmp, x=gx.astype(np.float32), score=onnx_scores.astype(np.float32))
+    tmp.replace(bundle_dir / GOLDEN_FILE)
+    card = build_card(meta["action"], res.sha256, config, spec, meta, complexity_summary(model), version)
+    card["export"] = {"opset": 13, "onnx_vs_torch_max_abs_points": parity, "outputs": list(res.output_names)}
+    write_card(bundle_dir / CARD_FILE, card)
+    return card
+
+
+def ship_baseline(run_dir: Path, bundle_dir: Path) -> dict:
+    """Export a ``--variant baseline`` run as ``baseline_gcn.onnx`` into a shipped bundle and record it in the card."""
+    from edge.score.bundle import read_card
+    from export.onnx_export import export_onnx
+    from models.train import load_run
+
+    model, config, meta = load_run(Path(run_dir))
+    bundle_dir = Path(bundle_dir)
+    card = read_card(bundle_dir / CARD_FILE)
+    if meta["action"] != card["action"]:
+        raise ValueError(f"the baseline run is for {meta['action']}, the bundle for {card['action']}.")
+    spec = InputSpec.model_validate(meta["input"])
+    res = export_onnx(model, bundle_dir / "baseline_gcn.onnx", config=config, example_frames=spec.frames, version="baseline")
+    card["baselines"] = {
+        "gcn_fixed": {
+            "file": "baseline_gcn.onnx",
+            "sha256": res.sha256,
+            "config_name": config.name,
+            "epochs": meta["settings"]["epochs"],
+            "best_epoch": meta.get("best_epoch"),
+            "test_split": meta["test_metrics"],
+        }
+    }
+    write_card(bundle_dir / CARD_FILE, card)
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m models.card", description="Ship a trained run into a model bundle.")
+    p.add_argument("what", choices=("ship", "baseline"), help="ship: the scorer itself; baseline: add the fixed-GCN baseline")
+    p.add_argument("run_dir", type=Path, help="a models.train run directory")
+    p.add_argument("bundle_dir", type=Path, help="e.g. models/shipped/<action>")
+    args = p.parse_args(argv)
+    card = ship(args.run_dir, args.bundle_dir) if args.what == "ship" else ship_baseline(args.run_dir, args.bundle_dir)
+    print(f"{args.what}: {card['action']} {card['version']} -> {args.bundle_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""Scorer data: simulated samples and their seeds, the on-disk cache, the 6:2:2 split, augmentations.
+
+Seed scheme (training and evaluation never share a sample):
+
+- training data of master seed S: sample i of an action is ``simulate(action, train_sample_seed(S,
+  action, i), condition=train_condition(...))`` -- the same samples ``fieldcoach simulate --dataset``
+  writes with ``--seed S`` (``edge.sim.dataset.sample_seed``), 20 % low light, 15 % occlusion;
+- evaluation of seed S (``fieldcoach eval scorer --seed S``): sample i uses
+  ``eval_sample_seed(S, action, i)``, drawn from a separate SeedSequence namespace (``EVAL_TAG``),
+  so any S, the training seed included, gives samples the model has not seen; a simulate seed that
+  nevertheless falls in the training set of the model's card is skipped (``fresh_eval_seeds``).
+
+The split of a training set of n samples is a permutation of its indices by the master seed:
+the first 60 % train, the next 20 % validation, the last 20 % test (paper Sec. 6.1).
+
+Cache: ``out/cache/scorer/<action>-s<S>-n<n>-<input hash>.npz`` with ``x`` float32 (n, C, T, 17)
+(``edge.score.preprocess.prepare_input``), ``y`` float32 (n,) label scores (mean of 3 raters),
+``condition`` (n,) str, ``seed`` (n,) uint32 simulate seeds. Git-ignored; rebuilt when absent.
+
+Augmentations (paper Sec. 2, each applied independently with p = 0.5, ``augment_batch``):
+temporal distortion phi(t) = t + A sin(2 pi f t), A in [0, 0.1] x length (Eq. after 2); joint
+jitter N(0, 0.02^2) on every coordinate (Eq. 3, normalized units); rotation about y by U(-30, 30)
+degrees (Eq. 4). They act on the x, y, z channels; a confidence channel is only time-warped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.score.preprocess import InputSpec, prepare_input
+from edge.sim.dataset import sample_condition, sample_seed
+from edge.sim.simulate import simulate
+
+#: Extra SeedSequence word that puts evaluation samples in their own namespace.
+EVAL_TAG = 0xE7A1
+DEFAULT_CACHE = Path("out/cache/scorer")
+SPLIT = (0.6, 0.2, 0.2)
+LOW_LIGHT = 0.2
+OCCLUSION = 0.15
+
+
+def train_sample_seed(master: int, action: str, index: int) -> int:
+    """simulate() seed of training-set sample ``index`` (= ``fieldcoach simulate --dataset``)."""
+    return sample_seed(master, action, index)
+
+
+def train_condition(master: int, action: str, index: int) -> str:
+    return sample_condition(master, action, index, LOW_LIGHT, OCCLUSION)
+
+
+def eval_sample_seed(seed: int, action: str, index: int) -> int:
+    """simulate() seed of evaluation sample ``index`` for ``--seed seed`` (separate namespace)."""
+    ss = np.random.SeedSequence([int(seed), zlib.crc32(action.encode()), int(index), EVAL_TAG])
+    return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+
+def eval_condition(seed: int, action: str, index: int) -> str:
+    u = np.random.default_rng([int(seed), zlib.crc32(action.encode()), int(index), EVAL_TAG, 7]).random()
+    return "low_light" if u < LOW_LIGHT else "occlusion" if u < LOW_LIGHT + OCCLUSION else "normal"
+
+
+def training_seed_set(master: int, action: str, n: int) -> set[int]:
+    return {train_sample_seed(master, action, i) for i in range(int(n))}
+
+
+def fresh_eval_seeds(seed: int, action: str, n: int, exclude: set[int] = frozenset()) -> list[tuple[int, str]]:
+    """``n`` (simulate seed, condition) pairs for evaluation, skipping any seed in ``exclude``."""
+    out: list[tuple[int, str]] = []
+    i = 0
+    while len(out) < int(n):
+        s = eval_sample_seed(seed, action, i)
+        if s not in exclude:
+            out.append((s, eval_condition(seed, action, i)))
+        i += 1
+    return out
+
+
+@dataclass
+class ScoreData:
+    """Prepared samples of one action: x (n, C, T, 17) float32, y (n,) points, condition (n,), seed (n,)."""
+
+    action: str
+    x: np.ndarray
+    y: np.ndarray
+    condition: np.ndarray
+    seed: np.ndarray
+
+    def subset(self, idx: np.ndarray) -> "ScoreData":
+        return ScoreData(self.action, self.x[idx], self.y[idx], self.condition[idx], self.seed[idx])
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+def simulate_samples(action: str, pairs: list[tuple[int, str]], spec: InputSpec, progress: bool = False) -> ScoreData:
+    """Simulate and prepare the given (simulate seed, condition) pairs."""
+    it = pairs
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(pairs, desc=f"simulate {action}", unit="sample", leave=False)
+    xs, ys, cs, ss = [], [], [], []
+    for s, cond in it:
+        sample = simulate(action, int(s), condition=cond)
+        xs.append(prepare_input(sample.sequence, spec))
+        ys.append(sample.score)
+        cs.append(cond)
+        ss.append(s)
+    return ScoreData(
+        action, np.stack(xs).astype(np.float32), np.asarray(ys, np.float32), np.asarray(cs), np.asarray(ss, np.uint32)
+    )
+
+
+def spec_hash(spec: InputSpec) -> str:
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:10]
+
+
+def load_training_set(
+    action: str, master: int, n: int, spec: InputSpec, cache_dir: Path | None = DEFAULT_CACHE, progress: bool = False
+) -> ScoreData:
+    """All ``n`` training-set samples of ``action`` (cached as .npz when ``cache_dir`` is given)."""
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"{action}-s{int(master)}-n{int(n)}-{spec_hash(spec)}.npz"
+        if path.is_file():
+            z = np.load(path, allow_pickle=False)
+            return ScoreData(action, z["x"], z["y"], z["condition"], z["seed"])
+    pairs = [(train_sample_seed(master, action, i), train_condition(master, action, i)) for i in range(int(n))]
+    data = simulate_samples(action, pairs, spec, progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, x=data.x, y=data.y, condition=data.condition, seed=data.seed)
+        tmp.replace(path)
+    return data
+
+
+def split_indices(n: int, master: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / validation / test indices (6:2:2) of an n-sample training set."""
+    perm = np.random.default_rng([int(master), 0x5917]).permutation(int(n))
+    a = int(round(SPLIT[0] * n))
+    b = a + int(round(SPLIT[1] * n))
+    return np.sort(perm[:a]), np.sort(perm[a:b]), np.sort(perm[b:])
+
+
+# ----------------------------------------------------------------------------- augmentations
+
+
+def temporal_distortion(x: np.ndarray, rng: np.random.Generator, max_amplitude: float = 0.1) -> np.ndarray:
+    """phi(n) = n + A sin(2 pi f n / T), A ~ U(0, max_amplitude T), f ~ U(0.5, 2); (C, T, V) by linear interpolation."""
+    t = x.shape[1]
+    n = np.arange(t, dtype=np.float64)
+    amp = rng.uniform(0.0, max_amplitude) * t
+    f = rng.uniform(0.5, 2.0)
+    pos = np.clip(n + amp * np.sin(2.0 * np.pi * f * n / t), 0.0, t - 1.0)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, t - 1)
+    w = (pos - i0)[None, :, None]
+    return ((1.0 - w) * x[:, i0] + w * x[:, i1]).astype(x.dtype)
+
+
+def joint_jitter(x: np.ndarray, rng: np.random.Generator, sigma: float = 0.02) -> np.ndarray:
+    """Eq. 3: N(0, sigma^2) on every x, y, z coordinate (channels 0-2) of (C, T, V)."""
+    out = x.copy()
+    out[:3] += rng.normal(0.0, sigma, out[:3].shape).astype(x.dtype)
+    return out
+
+
+def rotate_y(x: np.ndarray, rng: np.random.Generator, max_deg: float = 30.0) -> np.ndarray:
+    """Eq. 4: rotation of channels 0-2 of (C, T, V) about the vertical by U(-max_deg, max_deg)."""
+    a = np.radians(rng.uniform(-max_deg, max_deg))
+    c, s = np.cos(a), np.sin(a)
+    out = x.copy()
+    out[0] = c * x[0] + s * x[2]
+    out[2] = -s * x[0] + c * x[2]
+    return out
+
+
+def augment_batch(x: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
+    """Each of the three augmentations applied to each sample of (N, C, T, V) with probability p."""
+    out = x.copy()
+    for i in range(out.shape[0]):
+        if rng.random() < p:
+            out[i] = temporal_distortion(out[i], rng)
+        if rng.random() < p:
+            out[i] = joint_jitter(out[i], rng)
+        if rng.random() < p:
+            out[i] = rotate_y(out[i], rng)
+    return out

@@ -1,0 +1,382 @@
+"""Fusion: sync, gravity and floor, pose decoding (tiny ONNX models), lift/complete, Eq. 1, gaps, smoothing, pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from calibration.floor import fit_floor, fuse_up, level_transform
+from calibration.imu import AccelLowPass, angle_between_deg, tilt_angles, up_in_depth_frame
+from calibration.kinect import RigidTransform
+from edge.capture.frames import Capture, ImuSamples
+from edge.fusion.complete import _OWN_MASK, occupied, occupied_reference
+from edge.fusion.gaps import FILLED_CONFIDENCE, Frame, GapFiller, cubic_spline
+from edge.fusion.refine import refine, reprojection_residual_m
+from edge.fusion.smooth import Smoother
+from edge.fusion.sync import DROP, OK, RESET, ClockCheck, LinearTrack, TimestampError, resample_imu
+
+
+# --- sync ---------------------------------------------------------------------------------------
+def test_clock_check_drops_resets_and_gives_up(caplog):
+    c = ClockCheck("depth", reset_after_usec=1_000_000, max_drops=3)
+    assert c.check(100) == OK and c.check(200) == OK
+    with caplog.at_level(logging.WARNING):
+        assert c.check(200) == DROP  # repeated
+        assert c.check(150) == DROP  # slightly back
+    assert "dropped" in caplog.text
+    assert c.check(300) == OK and c.drops == 0
+    assert c.check(300 - 2_000_000) == RESET and c.resets == 1
+    for _ in range(3):
+        assert c.check(300 - 2_000_000) == DROP  # the same timestamp again and again
+    with pytest.raises(TimestampError, match="ran backwards 4 times"):
+        c.check(300 - 2_000_000)
+
+
+def test_linear_track_interpolates_and_holds():
+    tr = LinearTrack(hold_usec=60)
+    tr.push(0, np.array([0.0, np.nan]))
+    tr.push(100, np.array([10.0, 4.0]))
+    np.testing.assert_allclose(tr.at(25)[0], 2.5)
+    assert tr.at(25)[1] == 4.0  # NaN on one side: the finite neighbour
+    np.testing.assert_allclose(tr.at(150), [10.0, 4.0])  # held within hold_usec
+    assert tr.at(200) is None and tr.at(-70) is None
+    tr.push(400, np.array([40.0, 40.0]))  # a hole in the stream: only its edges are held
+    assert tr.at(250) is None and tr.at(340)[0] == 40.0
+    with pytest.raises(ValueError):
+        tr.push(100, np.zeros(2))
+
+
+def test_resample_imu_is_linear():
+    ts = np.array([0, 625, 1250, 1875])
+    v = np.stack([ts * 0.001, -ts * 0.002], axis=1).astype(float)
+    out = resample_imu(ts, v, np.array([300, 1000]))
+    np.testing.assert_allclose(out, [[0.3, -0.6], [1.0, -2.0]])
+
+
+# --- gravity and floor ------------------------------------------------------------------------------
+def test_butterworth_passes_gravity_and_damps_tripod_ringing():
+    fs = 1600.0
+    t = np.arange(int(2 * fs)) / fs
+    g = np.array([0.3, -9.7, 1.2])
+    acc = g[None, :] + 0.5 * np.sin(2 * np.pi * 60.0 * t)[:, None] * np.array([1.0, 0.5, -0.7])
+    lp = AccelLowPass(fs)
+    out = np.concatenate([lp(acc[:1000]), lp(acc[1000:])])  # streaming in two blocks
+    settled = out[800:]
+    np.testing.assert_allclose(settled.mean(axis=0), g, atol=0.01)
+    assert np.abs(settled - g).max() < 0.5 * 0.5 * 0.4  # 60 Hz amplitude reduced by more than 60 %
+
+
+def test_up_vector_and_tilt_angles():
+    # camera pitched down by 10 deg: world up seen in the camera frame (x right, y down, z forward)
+    p = np.radians(10.0)
+    up = np.array([0.0, -np.cos(p), -np.sin(p)])
+    pitch, roll = tilt_angles(up)
+    assert pitch == pytest.approx(10.0, abs=1e-6) and roll == pytest.approx(0.0, abs=1e-6)
+    rot = RigidTransform(np.array([[0.0, 0, 1], [1, 0, 0], [0, 1, 0]]), np.zeros(3))
+    acc = 9.80665 * (rot.rotation.T @ up)  # what an accelerometer rotated by `rot` reads
+    np.testing.assert_allclose(up_in_depth_frame(acc, rot.rotation), up, atol=1e-9)
+
+
+def test_floor_ransac_with_clutter_and_level_frame():
+    rng = np.random.default_rng(1)
+    up = np.array([0.05, -0.99, -0.12])
+    up /= np.linalg.norm(up)
+    h = 1.1
+    # floor points: u . p + h = 0
+    a = np.cross(up, [1.0, 0, 0])
+    a /= np.linalg.norm(a)
+    b = np.cross(up, a)
+    floor = (-h * up)[None] + rng.uniform(-2, 2, (1500, 1)) * a + rng.uniform(1, 4, (1500, 1)) * b
+    floor += rng.normal(0, 0.004, floor.shape)
+    table = (-0.4 * up)[None] + rng.uniform(-0.3, 0.3, (900, 1)) * a + rng.uniform(2, 2.5, (900, 1)) * b
+    wall = np.stack([rng.uniform(-2, 2, 800), rng.uniform(-2, 1, 800), np.full(800, 4.5)], axis=1)
+    fp = fit_floor(np.concatenate([floor, table, wall]), up_hint=np.array([0.0, -1.0, 0.0]), rng=rng)
+    assert angle_between_deg(fp.up, up) < 0.5
+    assert fp.camera_height_m == pytest.approx(h, abs=0.01)  # the table is higher: not the floor
+    lt = level_transform(fp.up, fp.camera_height_m)
+    y = lt.apply(floor)[:, 1]
+    assert abs(np.median(y)) < 0.005
+    assert lt.rotation[1] @ up > 0.999  # output y is up
+    fused = fuse_up(fp.up, up, 0.4)
+    assert angle_between_deg(fused, up) < 0.5
+
+
+# --- pose decoding with tiny ONNX models -------------------------------------------------------------
+def _constant_model(path, outputs: dict[str, np.ndarray], in_h=64, in_w=48):
+    """An ONNX model whose outputs are constants (+ 0 x mean(input), so the input is used)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["m"], keepdims=1),
+        helper.make_node("Mul", ["m", "zero"], ["z"]),
+    ]
+    inits = [numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "zero")]
+    outs = []
+    for name, value in outputs.items():
+        inits.append(numpy_helper.from_array(value.astype(np.float32), f"{name}_c"))
+        if value.ndim == 4:
+            nodes.append(helper.make_node("Add", [f"{name}_c", "z"], [name]))
+        else:
+            nodes.append(helper.make_node("Reshape", ["z", f"{name}_s"], [f"{name}_z"]))
+            inits.append(numpy_helper.from_array(np.array([1, 1, 1], np.int64), f"{name}_s"))
+            nodes.append(helper.make_node("Add", [f"{name}_c", f"{name}_z"], [name]))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape)))
+    graph = helper.make_graph(nodes, "tiny_pose", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, in_h, in_w])],
+                              outs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # what onnxruntime of the target understands
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _expected_image_points(points_in, box, in_w, in_h):
+    from edge.fusion.pose2d import input_to_image, letterbox_transform
+
+    return input_to_image(points_in, letterbox_transform(box, in_w, in_h))
+
+
+def test_heatmap_model_roundtrip(tmp_path):
+    from edge.fusion.pose2d import OnnxPoseModel
+
+    rng = np.random.default_rng(3)
+    h, w = 16, 12
+    cells = np.stack([rng.integers(1, w - 1, 17), rng.integers(1, h - 1, 17)], axis=1)
+    yy, xx = np.mgrid[0:h, 0:w]
+    hm = np.zeros((1, 17, h, w))
+    sub = rng.uniform(-0.3, 0.3, (17, 2))
+    for k in range(17):
+        cx, cy = cells[k] + sub[k]
+        hm[0, k] = 0.9 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 1.0**2))
+    model = OnnxPoseModel(_constant_model(tmp_path / "hm.onnx", {"heatmaps": hm}))
+    assert model.layout == "heatmap" and (model.in_h, model.in_w) == (64, 48)
+    image = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    box = (40, 20, 140, 190)
+    uv, conf = model.run(image, box)
+    peak_in = (cells + sub + 0.5) * np.array([48 / w, 64 / h]) - 0.5  # pixel-centre mapping
+    expected = _expected_image_points(peak_in, box, 48, 64)
+    # a parabola through a sampled Gaussian peak recovers the sub-cell offset to ~0.1 cell
+    assert np.abs(uv - expected).max() < 0.15 * (box[3] - box[1]) / h + 0.5
+    assert np.all(conf > 0.8) and np.all(conf <= 1.0)
+
+
+def test_simcc_model_roundtrip_and_contract_errors(tmp_path):
+    from edge.fusion.pose2d import OnnxPoseModel, PoseModelError
+
+    k = 2
+    sx = np.zeros((1, 17, 48 * k))
+    sy = np.zeros((1, 17, 64 * k))
+    ix = np.arange(17) * 5 + 3
+    iy = np.arange(17) * 7 + 2
+    sx[0, np.arange(17), ix] = 0.95
+    sy[0, np.arange(17), iy] = 0.85
+    model = OnnxPoseModel(_constant_model(tmp_path / "simcc.onnx", {"x": sx, "y": sy}))
+    assert model.layout == "simcc" and model.split_ratio == 2.0
+    image = np.zeros((100, 100, 3), np.uint8)
+    box = (10, 5, 70, 95)
+    uv, conf = model.run(image, box)
+    expected = _expected_image_points(np.stack([ix / k, iy / k], axis=1), box, 48, 64)
+    np.testing.assert_allclose(uv, expected, atol=1e-6)
+    np.testing.assert_allclose(conf, 0.85)
+    bad = _constant_model(tmp_path / "bad.onnx", {"heatmaps": np.zeros((1, 5, 16, 12))})
+    with pytest.raises(PoseModelError, match="17"):
+        OnnxPoseModel(bad)
+    with pytest.raises(PoseModelError, match="does not exist"):
+        OnnxPoseModel(tmp_path / "missing.onnx")
+
+
+# --- occupancy kernel, Eq. 1, gaps, smoothing ------------------------------------------------------
+def test_occupied_kernel_matches_reference():
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 0.3, (17, 3)) + np.array([0, 0, 3.0])
+    for _ in range(300):
+        placed = base + rng.normal(0, 0.05, (17, 3))
+        placed[rng.random(17) < 0.2] = np.nan
+        point = base[rng.integers(17)] + rng.normal(0, 0.1, 3)
+        j = int(rng.integers(17))
+        assert occupied(point, j, placed) == occupied_reference(point, j, placed)
+    assert _OWN_MASK.shape[0] == 17
+
+
+def test_eq1_refine_closed_form():
+    from scipy.optimize import least_squares
+
+    rng = np.random.default_rng(2)
+    d2c = RigidTransform(np.eye(3), np.array([-0.032, -0.002, 0.004]))
+    p_d = rng.normal(0, 0.3, (17, 3)) + np.array([0, 0, 3.0])
+    q = (d2c.apply(p_d)[:, :2] / d2c.apply(p_d)[:, 2:]) + rng.normal(0, 0.01, (17, 2))
+    conf = rng.uniform(0.3, 1.0, 17)
+    out = refine(p_d, q, conf, d2c, lambda1=0.6)
+    for i in range(3):  # scipy on the same objective
+        def res(p, i=i):
+            r = reprojection_residual_m(p[None], q[i : i + 1], d2c)[0]
+            return np.concatenate([p - p_d[i], np.sqrt(0.6 * conf[i]) * r])
+
+        sol = least_squares(res, p_d[i], xtol=1e-14, ftol=1e-14, gtol=1e-14).x
+        np.testing.assert_allclose(out[i], sol, atol=1e-9)
+    np.testing.assert_allclose(refine(p_d, q, conf, d2c, lambda1=0.0), p_d)
+    strong = refine(p_d, q, np.ones(17), d2c, lambda1=1e6)
+    assert np.abs(reprojection_residual_m(strong, q, d2c)).max() < 1e-5
+    q_nan = q.copy()
+    q_nan[0] = np.nan
+    np.testing.assert_allclose(refine(p_d, q_nan, conf, d2c)[0], p_d[0])
+
+
+def test_cubic_spline_matches_scipy():
+    from scipy.interpolate import CubicSpline
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 4, 6, 9):
+        t = np.sort(rng.uniform(0, 2, n)) + np.arange(n) * 0.01
+        y = rng.normal(size=(n, 3))
+        at = np.linspace(t[0], t[-1], 31)
+        np.testing.assert_allclose(cubic_spline(t, y, at), CubicSpline(t, y, axis=0)(at), atol=1e-10)
+
+
+def _frames(traj: np.ndarray, conf: np.ndarray) -> list[Frame]:
+    out = []
+    for k in range(traj.shape[0]):
+        j = np.zeros((17, 3))
+        j[0] = traj[k]
+        c = np.ones(17)
+        c[0] = conf[k]
+        out.append(Frame(k / 30.0, j, c, {}))
+    return out
+
+
+def test_gap_filler_fills_short_gaps_only():
+    t = np.arange(120) / 30.0
+    traj = np.stack([0.3 * t**3 - t, np.sin(t), 0.2 * t], axis=1)
+    conf = np.ones(120)
+    conf[20:26] = 0.2  # 6-frame gap: filled
+    conf[60:90] = 0.1  # 30-frame gap: longer than max_gap
+    frames = _frames(traj, conf)
+    for f in frames[60:90]:
+        f.joints[0] = np.nan
+    g = GapFiller(max_gap=15, context=4)
+    out = []
+    for f in frames:
+        out += g.push(f)
+    out += g.flush()
+    assert len(out) == 120 and [f.t for f in out] == sorted(f.t for f in out)
+    got = np.stack([f.joints[0] for f in out])
+    assert np.abs(got[20:26] - traj[20:26]).max() < 2e-3  # cubic through a smooth curve
+    assert all(out[k].confidence[0] == FILLED_CONFIDENCE for k in range(20, 26))
+    assert np.isnan(got[60:90]).all() and all(out[k].confidence[0] == 0.1 for k in range(60, 90))
+
+
+def _lag_frames(x_ref: np.ndarray, x: np.ndarray) -> float:
+    """Shift (frames, sub-frame by parabola) maximising the correlation of the two velocity curves."""
+    a = np.gradient(x_ref)
+    b = np.gradient(x)
+    lags = np.arange(-6, 7)
+    c = np.array([np.dot(a[10:-10], np.roll(b, -L)[10:-10]) for L in lags])
+    i = int(np.argmax(c))
+    if 0 < i < len(c) - 1:
+        return float(lags[i] + 0.5 * (c[i - 1] - c[i + 1]) / (c[i - 1] - 2 * c[i] + c[i + 1]))
+    return float(lags[i])
+
+
+def test_savitzky_golay_does_not_lag_takeoff_but_ema_does():
+    from edge.sim import simulate
+
+    s = simulate("standing_long_jump", 3, faults=[], idle=(0.5, 0.5))
+    hip = 0.5 * (s.clean_joints[:, 11] + s.clean_joints[:, 12])
+    kf = s.keyframes
+    lo, hi = kf["countermovement_bottom"] - 15, kf["landing"] + 10
+    rng = np.random.default_rng(0)
+    noisy = hip + rng.normal(0, 0.01, hip.shape)
+    sm = Smoother(9, 3)
+    frames = [Frame(k / 30.0, np.tile(noisy[k], (17, 1)), np.ones(17), {}) for k in range(len(hip))]
+    out = []
+    for f in frames:
+        out += sm.push(f)
+    out += sm.flush()
+    sg = np.stack([f.joints[0] for f in out])
+    ema = np.empty_like(noisy)
+    ema[0] = noisy[0]
+    for k in range(1, len(noisy)):  # causal exponential filter with the same noise reduction
+        ema[k] = 0.45 * noisy[k] + 0.55 * ema[k - 1]
+    win = slice(lo, hi)
+    noise_sg = np.std((sg - hip)[:lo])
+    noise_ema = np.std((ema - hip)[:lo])
+    assert noise_sg < 0.7 * 0.01 and noise_ema < 0.7 * 0.01
+    lag_sg = _lag_frames(hip[win, 1], sg[win, 1])
+    lag_ema = _lag_frames(hip[win, 1], ema[win, 1])
+    assert abs(lag_sg) < 0.5, lag_sg  # no lag at take-off
+    assert lag_ema > 0.8, lag_ema  # the causal filter shifts it later
+    # the take-off velocity peak survives the smoothing
+    v_true = np.gradient(hip[:, 1]) * 30
+    v_sg = np.gradient(sg[:, 1]) * 30
+    k_to = kf["takeoff"]
+    assert abs(v_sg[k_to - 2 : k_to + 3].max() - v_true[k_to - 2 : k_to + 3].max()) < 0.25
+
+
+# --- the pipeline ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fused_jump():
+    from edge.fusion.evaluate import fuse_simulated
+
+    return fuse_simulated("standing_long_jump", 11)
+
+
+def test_pipeline_end_to_end_against_truth(fused_jump):
+    fs = fused_jump
+    assert fs.coverage() > 0.97
+    mpjpe = fs.mpjpe_mm()
+    assert mpjpe < 60.0, mpjpe  # regression bound; bench.py prints the real figures
+    a = fs.arrays
+    assert np.all(np.diff(a["t"]) > 0) and np.all(np.diff(a["device_ts_usec"]) > 0)
+    # output frame: y up, floor at 0 -> standing ankles 4-12 cm above the floor
+    still = slice(5, 25)
+    ankles = a["joints"][still][:, [15, 16], 1]
+    assert 0.03 < np.nanmedian(ankles) < 0.13
+    assert np.nanmedian(a["joints"][still][:, 0, 1]) > 1.2  # the nose is high
+    near_side = [2, 4, 6, 8, 10, 12, 14, 16]  # the right side faces the camera in the simulator
+    e = fs.errors_m()
+    assert np.nanmedian(e[:, near_side]) < 0.03
+    assert np.median(fs.stats.cpu_ms[20:]) < 25.0  # generous: a shared machine
+
+
+def test_pipeline_drops_backwards_frames_and_resets_on_restart(caplog):
+    from edge.capture.sim_source import SimSource
+    from edge.fusion.pipeline import FusionPipeline
+    from edge.fusion.pose_sim import SimulatedPoseModel
+
+    src = SimSource("deep_squat", 4, rest_s=(0.3, 0.3), background_s=0.7)
+    caps = [src.read() for _ in range(45)]
+    pipe = FusionPipeline(src.calibration, SimulatedPoseModel(src))
+    with caplog.at_level(logging.WARNING):
+        out = []
+        for c in caps[:30]:
+            out += pipe.process(c)
+        out += pipe.process(caps[25])  # an old frame again
+        assert pipe.stats.depth_dropped == 1
+        # the device restarts: its clock begins again (2 s earlier than before)
+        for c in caps[30:]:
+            shifted = Capture(c.depth, c.color, None, c.depth_device_ts_usec - 3_000_000,
+                              c.color_device_ts_usec - 3_000_000, None, ImuSamples.empty(), c.calibration, c.index, c.source)
+            out += pipe.process(shifted)
+        out += pipe.flush()
+    assert pipe.stats.clock_resets == 1
+    assert "dropped" in caplog.text and "device restart" in caplog.text
+    t = np.array([f.t for f in out])
+    assert np.isfinite(t).all() and np.all(np.diff(t) > 0)  # the stream's time runs on across the restart
+
+
+def test_pipeline_stops_on_endless_backwards_timestamps():
+    from edge.capture.sim_source import SimSource
+    from edge.fusion.pipeline import FusionPipeline
+    from edge.fusion.pose_sim import SimulatedPoseModel
+
+    src = SimSource("sit_up", 2, rest_s=(0.3, 0.3), background_s=0.5)
+    caps = [src.read() for _ in range(20)]
+    pipe = FusionPipeline(src.calibration, SimulatedPoseModel(src))
+    for c in caps:
+        pipe.process(c)
+    with pytest.raises(TimestampError, match="ran backwards"):
+        for _ in range(40):
+            pipe.process(caps[-2])

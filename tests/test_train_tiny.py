@@ -1,0 +1,204 @@
+"""Training recipe pieces (curriculum, schedules, mining, augmentations, seeds, split), a tiny
+training run, structured pruning and the FP16 export; everything small enough for a shared CPU."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from edge.score.preprocess import InputSpec, active_window, heading_rotation, prepare_input
+from models.config import LossConfig
+from models.curriculum import Curriculum, difficulty, loss_weights, motion_intensity, scaled_curriculum
+from models.data import (
+    ScoreData,
+    augment_batch,
+    eval_sample_seed,
+    fresh_eval_seeds,
+    joint_jitter,
+    rotate_y,
+    split_indices,
+    temporal_distortion,
+    train_sample_seed,
+    training_seed_set,
+)
+from models.mining import EasyMemory, hardness, rho_at, select_hard
+from models.train import TrainSettings, predict, train_scorer, variant_config
+
+torch.set_num_threads(1)
+
+
+def test_motion_intensity_is_eq25():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 4, 10, 17))
+    d = np.diff(x[:, :3], axis=2)
+    expected = np.sqrt(np.array([np.sum(d[i] ** 2) / (17 * 9) for i in range(3)]))
+    assert np.allclose(motion_intensity(x), expected)
+    dn = difficulty(x)
+    assert dn.min() == 0.0 and dn.max() == 1.0
+
+
+def test_curriculum_follows_the_paper_schedule():
+    d = np.array([0.1, 0.2, 0.4, 0.5, 0.7, 0.9])
+    c = Curriculum(d)
+    rng = np.random.default_rng(0)
+    for epoch in (1, 10):
+        assert c.sample_mask(epoch, rng).tolist() == [True, True, False, False, False, False]
+    assert c.medium_probability(11) == pytest.approx(1 / 15)
+    assert c.medium_probability(25) == 1.0
+    assert c.sample_mask(26, rng).all()
+    hard_seen = any(c.sample_mask(e, rng)[4:].any() for e in range(1, 26))
+    assert not hard_seen
+    short = scaled_curriculum(d, 8)
+    assert short.low_until == 2 and short.ramp_until == 5
+
+
+def test_loss_weight_schedules():
+    base = LossConfig()
+    assert loss_weights(base, 1).lambda_rank == pytest.approx(0.1)
+    assert loss_weights(base, 5).lambda_rank == pytest.approx(0.5)
+    assert loss_weights(base, 9).lambda_local == pytest.approx(0.2)
+    assert loss_weights(base, 10).lambda_local == pytest.approx(0.18)
+    assert loss_weights(base, 25).lambda_local == pytest.approx(0.2 * 0.81)
+    assert loss_weights(base, 30).lambda_contrast == base.lambda_contrast
+    assert loss_weights(base.model_copy(update={"lambda_rank": 0.0}), 7).lambda_rank == 0.0
+
+
+def test_hard_sample_mining_eq24():
+    err = np.array([4.0, 4.0, 1.0, 10.0])
+    y = np.array([50.0, 100.0, 0.0, 50.0])
+    h = hardness(err, y)
+    assert h[0] == pytest.approx(4.0) and h[1] == pytest.approx(4.0 * math.exp(-0.5))
+    assert select_hard(h, 0.5).tolist() == [True, False, False, True]
+    assert select_hard(h, 0.6).sum() == math.ceil(4 * 0.6)
+    assert rho_at(1, 30) == pytest.approx(0.6) and rho_at(30, 30) == pytest.approx(0.3)
+    assert rho_at(15, 29) == pytest.approx(0.45)
+
+
+def test_easy_memory_keeps_ten_epochs_and_replays_a_fifth():
+    mem = EasyMemory()
+    mem.add(np.arange(10), epoch=1)
+    mem.add(np.arange(10, 20), epoch=5)
+    mem.forget_before(12)  # epoch 1 is more than 10 epochs back
+    assert len(mem) == 10
+    picked = mem.replay(np.random.default_rng(0))
+    assert len(picked) == 2 and set(picked) <= set(range(10, 20))
+
+
+def test_augmentations():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 20, 17)).astype(np.float32)
+    r = rotate_y(x, rng)
+    assert np.allclose(r[1], x[1]) and np.allclose(r[3], x[3])
+    assert np.allclose(r[0] ** 2 + r[2] ** 2, x[0] ** 2 + x[2] ** 2, atol=1e-5)
+    j = joint_jitter(np.zeros((4, 200, 17), np.float32), rng)
+    assert 0.018 < j[:3].std() < 0.022 and np.all(j[3] == 0)
+    ramp = np.broadcast_to(np.arange(20, dtype=np.float32)[None, :, None], (4, 20, 17)).copy()
+    w = temporal_distortion(ramp, rng)
+    assert w.shape == ramp.shape and np.all(np.diff(w[0, :, 0]) > -2.5)
+    assert np.abs(w - ramp).max() <= 0.1 * 20 + 1e-4
+    batch = np.stack([x] * 16)
+    out = augment_batch(batch, np.random.default_rng(2))
+    changed = [not np.allclose(out[i], batch[i]) for i in range(16)]
+    assert 8 <= sum(changed) < 16  # each of three augmentations with p = 0.5: 1/8 of samples untouched
+
+
+def test_seed_scheme_keeps_evaluation_fresh():
+    train = training_seed_set(7, "sit_up", 600)
+    ev = {eval_sample_seed(7, "sit_up", i) for i in range(600)}
+    assert len(train) == 600 and not (train & ev)
+    assert train_sample_seed(7, "sit_up", 3) != train_sample_seed(8, "sit_up", 3)
+    pairs = fresh_eval_seeds(3, "sit_up", 5, exclude={eval_sample_seed(3, "sit_up", 0)})
+    assert len(pairs) == 5 and pairs[0][0] == eval_sample_seed(3, "sit_up", 1)
+    a, b, c = split_indices(600, 7)
+    assert (len(a), len(b), len(c)) == (360, 120, 120)
+    assert len(set(a) | set(b) | set(c)) == 600
+
+
+def test_prepare_input_faces_plus_x_and_finds_the_action(seq):
+    from dataclasses import replace
+
+    x = prepare_input(seq, InputSpec(frames=32))
+    assert x.shape == (4, 32, 17) and np.isfinite(x).all()
+    hips = x[:3, :, 12] - x[:3, :, 11]  # right minus left hip
+    assert np.all(hips[2] > 0) and abs(hips[0].mean()) < 0.01  # hip line along +z: facing +x
+    # A camera turned by 25 degrees and moved sees the same input.
+    a = np.radians(25.0)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    turned = replace(seq, joints=(seq.joints @ rot.T.astype(np.float32) + np.float32([1.0, 0.2, -3.0])))
+    assert np.allclose(prepare_input(turned, InputSpec(frames=32)), x, atol=1e-4)
+    # A still recording with one burst of motion: the window is centred on the burst.
+    j = np.repeat(seq.joints[:1], 300, axis=0).astype(np.float64)
+    j[140:160, 9, 1] += np.sin(np.linspace(0, np.pi, 20)) * 0.5
+    first, last = active_window(j, 30.0, 3.0)
+    assert first < 140 and last > 159 and last - first == pytest.approx(89)
+    rot = heading_rotation(np.repeat(np.array([[[0, 0, 0]] * 11 + [[0, 0, 0], [1.0, 0, 0]] + [[0, 0, 0]] * 4]), 2, 0))
+    assert np.allclose(rot @ np.array([1.0, 0, 0]), [0, 0, 1], atol=1e-9)
+
+
+def _synthetic(n: int, seed: int, frames: int = 16) -> ScoreData:
+    """Sinusoidal motion whose amplitude sets the score (points)."""
+    rng = np.random.default_rng(seed)
+    amp = rng.uniform(0.2, 1.0, n)
+    t = np.linspace(0, 2 * np.pi, frames)
+    x = rng.normal(0, 0.02, (n, 4, frames, 17)).astype(np.float32)
+    x[:, 1] += (amp[:, None] * np.sin(t)[None])[:, :, None]
+    x[:, 3] = 1.0
+    y = (50 + 50 * amp).astype(np.float32)
+    return ScoreData("sit_up", x, y, np.array(["normal"] * n), np.arange(n, dtype=np.uint32))
+
+
+def test_tiny_training_runs_the_recipe_and_fits():
+    data = _synthetic(40, 0)
+    train, val = data.subset(np.arange(28)), data.subset(np.arange(28, 40))
+    cfg = variant_config("full", 0.1, 4, float(train.y.mean()))
+    settings = TrainSettings(epochs=6, batch_size=14, lr=3e-3, progress=False)
+    res = train_scorer(cfg, train, val, settings)
+    h = res.history
+    assert len(h) == 6 and 1 <= res.best_epoch <= 6
+    assert h[0]["samples"] < len(train) and h[-1]["samples"] == len(train)  # curriculum opens up
+    assert h[0]["rho"] == pytest.approx(0.6) and h[-1]["rho"] == pytest.approx(0.3)
+    assert h[0]["lambda_rank"] == pytest.approx(0.1) and h[-1]["lambda_rank"] == pytest.approx(0.5)
+    assert sum(r["replayed"] for r in h) > 0  # the easy-sample memory was used
+    pred = predict(res.model, val.x)
+    mae = np.abs(pred - val.y).mean()
+    assert mae == pytest.approx(min(r["val_mae"] for r in h), abs=1e-3)  # the best epoch's weights are kept
+    assert h[-1]["train_loss"]["mse"] < 0.8 * h[0]["train_loss"]["mse"]  # it fits the training scores
+
+
+@pytest.mark.parametrize("variant", ["A", "D", "E", "baseline"])
+def test_ablation_variants_train(variant):
+    data = _synthetic(12, 1)
+    cfg = variant_config(variant, 0.1, 4, 75.0)
+    res = train_scorer(cfg, data.subset(np.arange(8)), data.subset(np.arange(8, 12)), TrainSettings(epochs=1, batch_size=8, progress=False))
+    assert np.isfinite(res.history[0]["val_mae"])
+
+
+def test_pruning_removes_kernels_and_exports(tmp_path):
+    import onnxruntime as ort
+
+    from export.fp16 import fp16_parity, to_fp16
+    from export.onnx_export import export_onnx
+    from export.prune import kernel_contribution, prune_scorer, remaining_params
+    from models.agcn import AdaptiveGCNScorer
+
+    torch.manual_seed(0)
+    cfg = variant_config("full", 0.25, 4, 75.0)
+    model = AdaptiveGCNScorer(cfg.network).eval()
+    weakest = [int(torch.argmin(kernel_contribution(b))) for b in model.backbone.blocks]
+    before = remaining_params(model)
+    removed = prune_scorer(model, 0.15)
+    widths = [b.gcn.weight.out_channels for b in model.backbone.blocks]
+    assert removed == [2, 2, 5, 5, 10, 10] and widths == [14, 14, 27, 27, 54, 54]
+    assert remaining_params(model) < before
+    assert all(b.gcn.weight.out_channels == b.tcn[0].in_channels for b in model.backbone.blocks)
+    assert weakest  # the lowest-contribution kernel existed in every block
+    x = np.random.default_rng(0).normal(size=(2, 4, 24, 17)).astype(np.float32)
+    res = export_onnx(model, tmp_path / "p.onnx", example_frames=24)
+    got = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"]).run(["score"], {"skeleton": x})[0]
+    assert np.allclose(got, predict(model, x), atol=1e-3)
+    to_fp16(res.path, tmp_path / "h.onnx")
+    assert (tmp_path / "h.onnx").stat().st_size < 0.7 * res.path.stat().st_size
+    assert fp16_parity(res.path, tmp_path / "h.onnx", x) < 1.0
