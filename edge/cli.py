@@ -33,6 +33,45 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
+def _cmd_guide(args) -> int:
+    from edge.config import load_config
+    from edge.guide.guide import guide_file
+    config = load_config(args.config)
+
+    def stream(token: str) -> None:
+        if args.stream:
+            sys.stderr.write(token)
+            sys.stderr.flush()
+
+    report = guide_file(args.report, config.guide, on_token=stream)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        g = report["guidance"]
+        print(g["text"])
+        print(f"\n(engine: {g['engine']}; sources: {', '.join(g['sources'])})")
+    return 0
+
+
+def _cmd_eval_guide(args) -> int:
+    from edge.config import load_config
+    from edge.guide.evaluate import run_guide_eval
+
+    config = load_config(args.config)
+    actions = None if args.action in (None, "all") else [args.action]
+    result = run_guide_eval(config.guide, actions=actions, n_random=args.n, seed=args.seed, llm_n=args.llm_n)
+    print(json.dumps(result, indent=2, default=float) if args.json else _format_guide_eval(result))
+    return 0
+
+
+def _format_guide_eval(result: dict) -> str:
+    lines = ["SportsRAG evaluation"]
+    for k, v in result.items():
+        if isinstance(v, (int, float, str)) or v is None:
+            lines.append(f"  {k}: {v}")
+    return "\n".join(lines)
+
+
 def _parse_faults(text: str | None):
     """None: draw faults from the population mix; "" or "none": no faults; else id[:severity],..."""
     if text is None:
@@ -394,10 +433,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_capture_commands(sub)
 
+    g = sub.add_parser("guide", help="write training guidance for an analysis report (JSON)")
+    g.add_argument("report", help="a report from `fieldcoach analyze --json`")
+    g.add_argument("--json", action="store_true", help="print the whole report with its guidance")
+    g.add_argument("--stream", action="store_true", help="stream the model's tokens to stderr")
+    g.add_argument("--config", default=None)
+    g.set_defaults(func=_cmd_guide)
+
     ev = sub.add_parser("eval", help="evaluate a stage on fresh data")
     ev_sub = ev.add_subparsers(dest="target", required=True, metavar="TARGET")
     _add_scorer_target(ev_sub, "eval")
     _add_align_targets(ev_sub, "eval")
+    eg = ev_sub.add_parser("guide", help="SportsRAG: grounding, coverage, quantified drills, recall@5, latency")
+    eg.add_argument("--action", choices=ACTION_IDS + ("all",), default="all")
+    eg.add_argument("--n", type=int, default=10, help="random simulated diagnoses per action (plus each problem's own)")
+    eg.add_argument("--seed", type=int, default=7)
+    eg.add_argument("--llm-n", type=int, default=3, help="reports also sent to the GGUF model, if one is configured")
+    eg.add_argument("--json", action="store_true")
+    eg.add_argument("--config", default=None)
+    eg.set_defaults(func=_cmd_eval_guide)
     bn = sub.add_parser("bench", help="time a stage")
     bn_sub = bn.add_subparsers(dest="target", required=True, metavar="TARGET")
     _add_scorer_target(bn_sub, "bench")
@@ -422,6 +476,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         from edge.score import BackendUnavailable, ModelFileError
 
         errs.extend([ModelFileError, BackendUnavailable])
+    except ImportError:
+        pass
+    try:
+        from edge.guide.embed import EmbeddingError
+        from edge.guide.kb_schema import CorpusError
+        from edge.guide.retrieve import ReportError
+        from edge.guide.store import StoreError
+
+        errs.extend([EmbeddingError, CorpusError, ReportError, StoreError])
     except ImportError:
         pass
     try:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.actions.spec import ACTION_IDS
+from edge.guide.guide import GuideConfig
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,8 @@ class FieldCoachConfig(_Section):
     )
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="analysis settings")
     paths: PathsConfig = Field(default_factory=PathsConfig, description="file locations")
+    guide: GuideConfig = Field(default_factory=GuideConfig, description="SportsRAG guidance: index, embedder, GGUF model")
+    guidance_in_analyze: bool = Field(True, description="write guidance as part of every analysis")
 
     def model_post_init(self, __context) -> None:
         if self.action not in ACTION_IDS:

@@ -15,7 +15,7 @@ BUNDLE_DIR ?= $(OUT)/bundle
 VERSION ?=
 HARDWARE ?= jetson-nano-jetpack4.6
 MIN_APP ?=
-BUNDLE_PARTS ?= models=models/shipped $(if $(wildcard models/reference),reference=models/reference) kb=edge/guide/kb
+BUNDLE_PARTS ?= models=models/shipped $(if $(wildcard models/reference),reference=models/reference) kb=edge/guide/kb $(if $(wildcard models/embedding/manifest.json),embedding=models/embedding)
 URL ?=
 BUNDLE ?=
 ALLOW_DOWNGRADE ?=

