@@ -131,3 +131,30 @@ def test_simulate_rejects_unknown_fault(tmp_path):
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "s.npz").exists()
+
+
+def test_guide_command_fills_guidance_from_a_report(tmp_path):
+    """`fieldcoach guide REPORT.json`: guidance {text, sources, engine} from an index named in the config."""
+    from edge.guide.kb_schema import load_corpus
+    from edge.guide.store import build_index
+
+    index = tmp_path / "kb"
+    entries = [e for e in load_corpus() if e.action in ("standing_long_jump", "general")]
+    build_index(index, entries=entries)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"guide:\n  index_dir: {index}\n")
+    x = tmp_path / "x.npz"
+    run_cli("simulate", "--action", "standing_long_jump", "--seed", 3, "--faults", "stiff_landing", "--out", x, check_rc=0)
+    rep_path = tmp_path / "r.json"
+    rep_path.write_text(run_cli("analyze", x, "--config", cfg, "--json", check_rc=0).stdout)
+    out = json.loads(run_cli("guide", rep_path, "--config", cfg, "--json", check_rc=0).stdout)
+    g = out["guidance"]
+    assert g["engine"] == "composer" and g["text"].strip()
+    assert g["sources"] and all(isinstance(s, str) for s in g["sources"])
+    problem_ids = {p["id"] for p in out["problems"]}
+    assert problem_ids, "the injected stiff landing should be diagnosed"
+    assert all(f"standing_long_jump_{pid}" in g["sources"] for pid in problem_ids)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"x": 1}')
+    p = run_cli("guide", bad, "--config", cfg)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
