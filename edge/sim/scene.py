@@ -134,3 +134,20 @@ class Scene:
         q = self.traj(t)
         pitch = np.stack([q[:, CH["foot_pitch_l"]], q[:, CH["foot_pitch_r"]]], axis=1)
         return planted & (np.abs(pitch) < FLAT_PITCH_DEG)
+
+
+def balance_over(sc: "Scene", pose, target_x: float):
+    """Rotate both legs about the ankles (shank and thigh together, knee angles kept) until the
+    centre of mass of ``pose`` rendered in ``sc`` is at ``target_x`` (secant steps, at most 8)."""
+    p, d = pose, 0.5
+    for _ in range(8):
+        q = np.stack([p.v, p.add(shank_sag=-d, thigh_sag=-d).v])
+        c = center_of_mass(sc.render(np.zeros(2), q).joints)[:, 0] - target_x
+        if abs(c[0]) < 5e-4:
+            break
+        slope = (c[1] - c[0]) / d
+        if abs(slope) < 1e-6:
+            break
+        step = float(np.clip(-c[0] / slope, -15.0, 15.0))
+        p = p.add(shank_sag=-step, thigh_sag=-step)
+    return p

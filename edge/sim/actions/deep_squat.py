@@ -21,8 +21,7 @@ from edge.sim.anthropometry import Body
 from edge.sim.idle import sway_overlay
 from edge.sim.kinematics import SIDES, Pose, foot_anchor_from_point, set_arm, set_leg, standing_pose
 from edge.sim.motion import Motion, first_still, frame_before, mid_hip, sample_scene
-from edge.sim.physics import center_of_mass
-from edge.sim.scene import Scene
+from edge.sim.scene import Scene, balance_over
 from edge.sim.technique import TechniqueParam as P
 from edge.sim.trajectory import Trajectory
 
@@ -63,22 +62,6 @@ EXCLUSIVE_FAULTS = (frozenset({"excessive_forward_lean", "knees_too_far_forward"
 ARM_STYLES = {"forward": 90.0, "overhead": 172.0}
 
 
-def _balance(sc: Scene, pose: Pose, target_x: float) -> Pose:
-    """Rotate both legs about the ankles (knee angles kept) until the CoM is at ``target_x``."""
-    p, d = pose, 0.5
-    for _ in range(8):
-        q = np.stack([p.v, p.add(shank_sag=-d, thigh_sag=-d).v])
-        c = center_of_mass(sc.render(np.zeros(2), q).joints)[:, 0] - target_x
-        if abs(c[0]) < 5e-4:
-            break
-        slope = (c[1] - c[0]) / d
-        if abs(slope) < 1e-6:
-            break
-        step = float(np.clip(-c[0] / slope, -15.0, 15.0))
-        p = p.add(shank_sag=-step, thigh_sag=-step)
-    return p
-
-
 def _bottom_pose(body: Body, sc: Scene, base: Pose, x: dict, arm: float, weak: int, mid_foot: float,
                  ball: float) -> Pose:
     """The deepest position: knees (weak side deeper), trunk, head, arms, heels, knee tracking,
@@ -104,7 +87,7 @@ def _bottom_pose(body: Body, sc: Scene, base: Pose, x: dict, arm: float, weak: i
         })
     on_toes = min(1.0, x["heel_rise"] / 15.0)
     target = mid_foot + x["weight_shift"] + on_toes * (ball - mid_foot)
-    return _balance(sc, p, target)
+    return balance_over(sc, p, target)
 
 
 def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: float = 30.0,
@@ -126,16 +109,16 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
         sc0.plant(s, -np.inf, np.inf, anchors[s])
     mid_foot = 0.12 * body.foot_length
     ball = body.foot_offset("ball") - 0.02
-    p0 = _balance(sc0, p0, mid_foot)
+    p0 = balance_over(sc0, p0, mid_foot)
     ready = set_arm(p0, "both", arm, 172.0).set(uarm_lat=6.0 if style == "forward" else 10.0)
-    ready = _balance(sc0, ready, mid_foot)
+    ready = balance_over(sc0, ready, mid_foot)
     bottom = _bottom_pose(body, sc0, ready, x, arm, weak, mid_foot, ball)
     finish = Pose(ready.v)
     deficit = x["lockout_deficit"]
     if deficit > 0:
         finish = set_leg(finish, "both", 178.0 - deficit, -0.6 * deficit)
         finish = finish.set(trunk_sag=ready["trunk_sag"] + 0.9 * deficit)
-        finish = _balance(sc0, finish, mid_foot)
+        finish = balance_over(sc0, finish, mid_foot)
 
     t_on = float(idle[0])
     traj = Trajectory(p0, 0.0).hold(t_on)

@@ -31,7 +31,7 @@ from edge.sim.kinematics import (
 )
 from edge.sim.motion import Motion, first_still, frame_after, frame_before, mid_hip, sample_scene
 from edge.sim.physics import G, center_of_mass, flight_time
-from edge.sim.scene import Scene
+from edge.sim.scene import Scene, balance_over
 from edge.sim.technique import TechniqueParam as P
 from edge.sim.trajectory import Trajectory, minimum_jerk
 from edge.skeleton.joints import Joint
@@ -137,29 +137,12 @@ def _knees(j: np.ndarray) -> tuple[float, float]:
     )
 
 
-def _balance(sc: Scene, pose: Pose, target_x: float) -> Pose:
-    """Rotate both legs about the ankles (shank and thigh together, knee angles kept) until the
-    centre of mass is at ``target_x``."""
-    p, d = pose, 0.5
-    for _ in range(8):
-        q = np.stack([p.v, p.add(shank_sag=-d, thigh_sag=-d).v])
-        c = center_of_mass(sc.render(np.zeros(2), q).joints)[:, 0] - target_x
-        if abs(c[0]) < 5e-4:
-            break
-        slope = (c[1] - c[0]) / d
-        if abs(slope) < 1e-6:
-            break
-        step = float(np.clip(-c[0] / slope, -15.0, 15.0))
-        p = p.add(shank_sag=-step, thigh_sag=-step)
-    return p
-
-
 def _bottom_pose(body, sc, p0, x, foot_mid_x) -> Pose:
     k = x["cm_knee_angle"]
     p = set_leg(p0, "both", k, -25.0)
     p = p.set(trunk_sag=x["cm_trunk_lean"], head_sag=x["cm_trunk_lean"] - 30.0, foot_pitch=0.0, toe=0.0)
     p = set_arm(p, "both", x["arm_backswing"] - 3.0, 168.0).set(uarm_lat=6.0, farm_lat=4.0)
-    return _balance(sc, p, foot_mid_x)
+    return balance_over(sc, p, foot_mid_x)
 
 
 def _mid(j, a, b):
@@ -489,7 +472,7 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     lean_s = max(x["landing_trunk_lean"] + 2.0, 5.0)
     stick = stick.set(trunk_sag=lean_s, head_sag=lean_s - 25.0)
     stick = set_arm(stick, "both", 50.0, 130.0)
-    stick = _balance(sc_land, stick, land_mid_x)
+    stick = balance_over(sc_land, stick, land_mid_x)
     # A rise in stance cannot decelerate faster than gravity (minimum-jerk peak 5.77 dh / T^2 <=
     # 0.8 g); a student who is slow to stabilize (the technique's time beyond 0.4 s) takes longer.
     dh = center_of_mass(_render(sc_land, stick).joints)[0, 1] - c_abs[1]
@@ -505,7 +488,7 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     land_stance = abs(land_anchors[1].ankle[2] - land_anchors[0].ankle[2])
     pf = standing_pose(body, land_stance, toe_out)
     pf = pf.set(**{f"foot_yaw_{s}": p0[f"foot_yaw_{s}"] for s in SIDES})
-    pf = _balance(sc_land, pf, land_mid_x - 0.1 * body.foot_length)
+    pf = balance_over(sc_land, pf, land_mid_x - 0.1 * body.foot_length)
     dh = center_of_mass(_render(sc_land, pf).joints)[0, 1] - center_of_mass(_render(sc_land, stick).joints)[0, 1]
     t_rise = max(float(rng.uniform(0.6, 0.9)) * tempo, float(np.sqrt(5.77 * abs(dh) / (0.8 * G))))
     traj.move(pf, t_rise)
