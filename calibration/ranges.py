@@ -42,7 +42,7 @@ from typing import Iterable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from calibration.templates import CALIBRATION_SEED_BASE, RANGES_SEED_OFFSET, ReferenceFileError
+from calibration.templates import CALIBRATION_SEED_BASE, RANGES_SEED_OFFSET, ReferenceFileError, read_versioned_json
 from edge.actions.spec import ActionSpec, load_action
 from edge.skeleton.io import atomic_write_bytes
 
@@ -165,16 +165,9 @@ def load_ranges(path: str | os.PathLike, action: str) -> dict[str, tuple[float, 
     path = Path(path)
     if path.is_dir():
         path = path / RANGES_FILE
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReferenceFileError(
-            f"no normal ranges file {path}; build it with `python -m calibration.build`."
-        ) from None
-    except (OSError, ValueError) as e:
-        raise ReferenceFileError(f"{path}: not a readable normal-ranges file ({e.__class__.__name__}).") from None
-    if not isinstance(doc, dict) or doc.get("format_version") != RANGES_FORMAT_VERSION:
-        raise ReferenceFileError(f"{path}: normal-ranges format version must be {RANGES_FORMAT_VERSION}.")
+    doc = read_versioned_json(
+        path, "normal ranges file", RANGES_FORMAT_VERSION, "build it with `python -m calibration.build`"
+    )
     block = doc.get("actions", {}).get(action)
     if not isinstance(block, dict) or not isinstance(block.get("metrics"), dict):
         raise ReferenceFileError(f"{path} has no normal ranges for {action}.")

@@ -17,13 +17,12 @@ result can name the exact references (``Reference.describe()``) and a changed fi
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from calibration.ranges import RANGES_FILE, load_ranges
-from calibration.templates import ReferenceFileError, load_templates
+from calibration.templates import ReferenceFileError, load_templates, read_versioned_json
 from edge.align import MotionDTWConfig, Template
 
 MANIFEST_FILE = "manifest.json"
@@ -78,16 +77,12 @@ class Reference:
 def read_manifest(ref_dir: str | os.PathLike) -> dict:
     """The manifest of a reference directory; ReferenceFileError (one sentence) if missing or bad."""
     path = Path(ref_dir) / MANIFEST_FILE
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReferenceFileError(
-            f"no reference manifest {path}; build the references with `python -m calibration.build --out {Path(ref_dir)}`."
-        ) from None
-    except (OSError, ValueError) as e:
-        raise ReferenceFileError(f"{path}: not a readable reference manifest ({e.__class__.__name__}).") from None
-    if not isinstance(doc, dict) or doc.get("format_version") != MANIFEST_FORMAT_VERSION:
-        raise ReferenceFileError(f"{path}: reference manifest format version must be {MANIFEST_FORMAT_VERSION}.")
+    doc = read_versioned_json(
+        path,
+        "reference manifest",
+        MANIFEST_FORMAT_VERSION,
+        f"build the references with `python -m calibration.build --out {Path(ref_dir)}`",
+    )
     return doc
 
 

@@ -56,6 +56,22 @@ class ReferenceFileError(ValueError):
     """Reference files (templates or ranges) are missing or invalid; the message is one sentence."""
 
 
+def read_versioned_json(path: Path, what: str, format_version: int, missing_hint: str) -> dict:
+    """A versioned JSON document of the reference bundle; ReferenceFileError (one sentence) when it
+    is missing (with ``missing_hint``), unreadable, or of another format version."""
+    import json
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReferenceFileError(f"no {what} {path}; {missing_hint}.") from None
+    except (OSError, ValueError) as e:
+        raise ReferenceFileError(f"{path}: not a readable {what} ({e.__class__.__name__}).") from None
+    if not isinstance(doc, dict) or doc.get("format_version") != format_version:
+        raise ReferenceFileError(f"{path}: {what} format version must be {format_version}.")
+    return doc
+
+
 class TemplateBuildConfig(BaseModel):
     """How the reference templates of one action are chosen."""
 
