@@ -47,6 +47,16 @@ PAPER_NAMES = {
 Aligner = Callable[[object], dict]
 
 
+def load_evaluation(action: str, methods: Sequence[str], known: Sequence[str], reference_dir=None):
+    """(spec, reference bundle) of ``action`` after checking ``methods`` against ``known``."""
+    from calibration.reference import load_reference
+
+    for m in methods:
+        if m not in known:
+            raise ValueError(f"unknown method {m!r}; choose from {', '.join(known)}.")
+    return load_action(action), load_reference(action, reference_dir)
+
+
 def keyframe_aligner(method: str, reference, spec: ActionSpec) -> Aligner:
     """A function seq -> keyframes (name -> frame) for one method with a loaded Reference."""
     cfg = reference.config
@@ -97,13 +107,7 @@ def evaluate_align(
     faults=None,
 ) -> dict:
     """Keyframe errors of ``methods`` on ``n`` held-out attempts of ``action`` (module doc)."""
-    from calibration.reference import load_reference
-
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}.")
-    spec = load_action(action)
-    ref = load_reference(action, reference_dir)
+    spec, ref = load_evaluation(action, methods, METHODS, reference_dir)
     names = spec.keyframe_names
     aligners = {m: keyframe_aligner(m, ref, spec) for m in methods}
     errors: dict[str, list] = {m: [] for m in methods}

@@ -30,10 +30,10 @@ from typing import Sequence
 
 import numpy as np
 
-from edge.actions.spec import ACTION_IDS, ActionSpec, load_action
+from edge.actions.spec import ACTION_IDS, ActionSpec
 from edge.align import AlignmentError
 from edge.diagnose import assess, compute_metrics, problem_iou
-from edge.evaluate.align_eval import keyframe_aligner
+from edge.evaluate.align_eval import keyframe_aligner, load_evaluation
 from edge.evaluate.heldout import heldout_samples
 from edge.skeleton.sequence import SkeletonSequence
 
@@ -90,13 +90,7 @@ def evaluate_diagnose(
     reference_dir=None,
 ) -> dict:
     """Diagnosis IoU of each method on ``n`` held-out attempts of ``action`` (module doc)."""
-    from calibration.reference import load_reference
-
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}.")
-    spec = load_action(action)
-    ref = load_reference(action, reference_dir)
+    spec, ref = load_evaluation(action, methods, METHODS, reference_dir)
     aligners = {m: keyframe_aligner(m, ref, spec) for m in methods if m != "true_keyframes"}
     ious = {m: {g: [] for g in GT_MODES} for m in methods}
     stats = {m: {"found": 0, "alarms": 0, "failures": 0} for m in methods}
