@@ -31,6 +31,7 @@ import numpy as np
 
 from edge.sim.anthropometry import Body
 from edge.sim.idle import sway_overlay
+from edge.sim.poses import limb_channels
 from edge.sim.kinematics import CH, ROOT_CHANNELS, SIDE_SIGN, SIDES, FootAnchor, Pose, solve, two_link_ik
 from edge.sim.motion import Motion, frame_before, sample_scene
 from edge.sim.scene import Scene
@@ -140,14 +141,6 @@ def lying_leg(body: Body, knee: float, hip_y: float, lat: float = 0.0) -> tuple[
             hi = th
     th = 0.5 * (lo + hi)
     return th, th - flex
-
-
-def limb_channels(d: np.ndarray, side_sign: float) -> tuple[np.ndarray, np.ndarray]:
-    """(sag, lat) degrees of unit limb directions d (n, 3) for heading 0 (inverse of
-    ``kinematics.limb_dir``); sag in [0, 360)."""
-    lat = np.degrees(np.arcsin(np.clip(side_sign * d[:, 2], -1.0, 1.0)))
-    sag = np.degrees(np.arctan2(d[:, 0], -d[:, 1])) % 360.0
-    return sag, lat
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -29,19 +29,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.sim.actions.basketball_free_throw import (
+from edge.sim.poses import (
     arm_to,
     com_x,
     lateral_sway_overlay,
     render_pose,
     solve_arm_angle,
-    stance_scene,
+    staggered_stance,
     tilt_legs,
     two_timings,
 )
 from edge.sim.anthropometry import Body
 from edge.sim.idle import sway_overlay
-from edge.sim.kinematics import CH, N_CHANNELS, SIDES, Pose, foot_anchor_from_point, set_leg, standing_pose
+from edge.sim.kinematics import CH, N_CHANNELS, SIDES, Pose, set_leg, standing_pose
 from edge.sim.motion import Motion, first_still, frame_after, frame_before, sample_scene
 from edge.sim.scene import Scene
 from edge.sim.technique import TechniqueParam as P
@@ -106,7 +106,7 @@ def _legs(pose: Pose, knee: float, pitch: float = 0.0) -> Pose:
     return set_leg(pose, "both", knee, -0.5 * (180.0 - knee)).set(foot_pitch=pitch, toe=pitch)
 
 
-def _mid(j: np.ndarray, a: int, b: int) -> np.ndarray:
+def midpoint(j: np.ndarray, a: int, b: int) -> np.ndarray:
     return 0.5 * (j[a] + j[b])
 
 
@@ -115,7 +115,7 @@ def _window(body: Body, sc: Scene, pose: Pose, angle: float, dist: float, elbow_
     ``dist`` trunk lengths away; elbows bending down and ``elbow_out`` deg out."""
     J = Joint
     j = render_pose(sc, pose)
-    eye = _mid(j, J.LEFT_EYE, J.RIGHT_EYE)
+    eye = midpoint(j, J.LEFT_EYE, J.RIGHT_EYE)
     a = np.radians(angle)
     centre = eye + dist * body.trunk * np.array([np.sin(a), np.cos(a), 0.0])
     e = np.radians(elbow_out)
@@ -149,14 +149,7 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     x = dict(technique)
     tempo = x["tempo"]
     J = Joint
-    width = body.pelvis_width + float(rng.uniform(0.12, 0.22))
-    stagger = float(rng.uniform(0.05, 0.15))
-    toe_out = float(rng.uniform(4.0, 12.0))
-    anchors = (
-        foot_anchor_from_point(body, "heel", (body.foot_offset("heel"), -width / 2), toe_out),
-        foot_anchor_from_point(body, "heel", (body.foot_offset("heel") + stagger, width / 2), -toe_out),
-    )
-    sc = stance_scene(body, anchors)
+    anchors, sc, width, stagger, toe_out = staggered_stance(body, rng, (0.12, 0.22), (0.05, 0.15))
     foot_mid = 0.5 * (anchors[0].ankle[0] + anchors[1].ankle[0]) + 0.3 * body.foot_offset("ball")
     head_up = float(rng.uniform(-22.0, -14.0))  # eyes on the ball above
 
@@ -169,7 +162,7 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     p_ready = balanced(p_ready)
     for _ in range(2):
         j = render_pose(sc, p_ready)
-        chest = _mid(j, J.LEFT_SHOULDER, J.RIGHT_SHOULDER) + np.array([0.30, -0.22, 0.0])
+        chest = midpoint(j, J.LEFT_SHOULDER, J.RIGHT_SHOULDER) + np.array([0.30, -0.22, 0.0])
         for s, sg in (("l", -1.0), ("r", 1.0)):
             p_ready = arm_to(body, sc, p_ready, s, chest + np.array([0.0, 0.0, sg * 0.12]), (0.0, -1.0, sg * 0.5))
         p_ready = balanced(p_ready)
@@ -217,7 +210,7 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     p_end = balanced(p_end)
     for _ in range(2):
         j = render_pose(sc, p_end)
-        low = _mid(j, J.LEFT_SHOULDER, J.RIGHT_SHOULDER) + np.array([0.22, -0.40, 0.0])
+        low = midpoint(j, J.LEFT_SHOULDER, J.RIGHT_SHOULDER) + np.array([0.22, -0.40, 0.0])
         for s, sg in (("l", -1.0), ("r", 1.0)):
             p_end = arm_to(body, sc, p_end, s, low + np.array([0.0, 0.0, sg * 0.14]), (0.0, -1.0, sg * 0.5))
         p_end = balanced(p_end)
@@ -260,8 +253,8 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     k_c = k_hu + 1 + int(np.argmin(wrist_y[k_hu + 1:k_few + 1]))
     high = float(wrist_y[k_c:k_few + 1].max())
     k_fe = k_c + max(int(np.nonzero(wrist_y[k_c:k_few + 1] >= high - 0.01)[0][0]), 1)
-    mover = np.concatenate([_mid(joints.transpose(1, 0, 2), J.LEFT_HIP, J.RIGHT_HIP),
-                            _mid(joints.transpose(1, 0, 2), J.LEFT_WRIST, J.RIGHT_WRIST)], axis=1)
+    mover = np.concatenate([midpoint(joints.transpose(1, 0, 2), J.LEFT_HIP, J.RIGHT_HIP),
+                            midpoint(joints.transpose(1, 0, 2), J.LEFT_WRIST, J.RIGHT_WRIST)], axis=1)
     # recovery: once the hands are on their way down (10 cm below full extension), still again
     k_down = k_fe + int(np.nonzero(wrist_y[k_fe:] < wrist_y[k_fe] - 0.10)[0][0])
     k_rec = max(first_still(mover[:, :3], fps, k_down), first_still(mover[:, 3:], fps, k_down))
