@@ -15,6 +15,7 @@ empty and the reason under ``not_computed``.
 
 from __future__ import annotations
 
+import atexit
 import time
 from pathlib import Path
 
@@ -109,11 +110,18 @@ def attach_guidance(report: dict, config: FieldCoachConfig, on_token=None) -> di
 
     pending = [p for p in report.get("not_computed", []) if not str(p).startswith("guidance")]
     try:
-        with Guide(config.guide) as guide:
-            add_guidance(report, guide, on_token)
+        key = config.guide.model_dump_json()
+        guide = _GUIDES.get(key)
+        if guide is None:  # opened once per process and configuration: store, embedder, model
+            guide = _GUIDES[key] = Guide(config.guide)
+            atexit.register(guide.close)
+        add_guidance(report, guide, on_token)
     except (StoreError, EmbeddingError, ReportError) as e:
         report["not_computed"] = pending + [f"guidance ({str(e).rstrip('.')})"]
     return report
+
+
+_GUIDES: dict = {}
 
 
 _REFERENCES: dict[tuple, tuple] = {}
