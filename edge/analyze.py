@@ -60,14 +60,18 @@ def analyze_sequence(
         seq.validate()
     except SkeletonFileError as e:
         raise AnalysisError(str(e)) from None
-    action = resolve_action(seq, action)
+    timings["validate"] = (time.perf_counter() - t0) * 1e3
+    t_spec = time.perf_counter()
+    action = resolve_action(seq, action)  # parses the action's spec on first use
+    timings["load_spec"] = (time.perf_counter() - t_spec) * 1e3
+    t0 = time.perf_counter()
     seen = seq.visible(config.analysis.min_confidence)
     seen_fraction = float(seen.mean())
     if 1.0 - seen_fraction > config.analysis.max_missing_fraction:
         raise AnalysisError(
             f"only {100 * seen_fraction:.0f}% of the joints were seen, too few to analyse this attempt."
         )
-    timings["validate"] = (time.perf_counter() - t0) * 1e3
+    timings["validate"] += (time.perf_counter() - t0) * 1e3
 
     t1 = time.perf_counter()
     try:
