@@ -466,40 +466,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input or a missing/bad file: one sentence, exit 2."""
+    from calibration.templates import ReferenceFileError
     from edge.actions.spec import ActionSpecError
     from edge.analyze import AnalysisError
     from edge.config import ConfigError
+    from edge.guide.embed import EmbeddingError
+    from edge.guide.kb_schema import CorpusError
+    from edge.guide.retrieve import ReportError
+    from edge.guide.store import StoreError
+    from edge.importers import ImportFormatError
+    from edge.score import BackendUnavailable, ModelFileError
     from edge.skeleton.io import SkeletonFileError
 
-    errs: list[type[BaseException]] = [UserError, SkeletonFileError, AnalysisError, ConfigError, ActionSpecError]
-    try:
-        from edge.score import BackendUnavailable, ModelFileError
-
-        errs.extend([ModelFileError, BackendUnavailable])
-    except ImportError:
-        pass
-    try:
-        from edge.guide.embed import EmbeddingError
-        from edge.guide.kb_schema import CorpusError
-        from edge.guide.retrieve import ReportError
-        from edge.guide.store import StoreError
-
-        errs.extend([EmbeddingError, CorpusError, ReportError, StoreError])
-    except ImportError:
-        pass
-    try:
-        from calibration.templates import ReferenceFileError
-
-        errs.append(ReferenceFileError)
-    except ImportError:
-        pass
-    try:
-        from edge.importers import ImportFormatError
-
-        errs.append(ImportFormatError)
-    except ImportError:
-        pass
-    return tuple(errs)
+    return (
+        UserError, SkeletonFileError, AnalysisError, ConfigError, ActionSpecError, ModelFileError,
+        BackendUnavailable, EmbeddingError, CorpusError, ReportError, StoreError, ReferenceFileError,
+        ImportFormatError,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
