@@ -4,6 +4,7 @@
 ``subsequence``: the Stage-1 searches (``subsequence_search``, ``subsequence_dtw``).
 ``features``: Eq. 1 features from a skeleton and an action spec.
 ``template``: the reference-template file. ``motiondtw``: two-stage alignment and voting.
+``refine``: event keyframes refined on the input's hips after the transfer (beyond the paper).
 ``synthetic``: jumps with known timing for tests. ``bench``: timings against dtaidistance, fastdtw.
 """
 
@@ -21,6 +22,7 @@ from edge.align.motiondtw import (
     prepare_template,
     vote,
 )
+from edge.align.refine import RefineConfig, RefineError, keyframe_events, refine_keyframes
 from edge.align.subsequence import SubsequenceMatch, subsequence_dtw, subsequence_dtw_profile, subsequence_search
 from edge.align.template import Template, TemplateError
 
@@ -32,6 +34,8 @@ __all__ = [
     "MotionDTWConfig",
     "MotionFeatures",
     "PreparedTemplate",
+    "RefineConfig",
+    "RefineError",
     "SubsequenceMatch",
     "Template",
     "TemplateError",
@@ -45,6 +49,8 @@ __all__ = [
     "motion_features",
     "pairwise_sqdist",
     "prepare_template",
+    "keyframe_events",
+    "refine_keyframes",
     "subsequence_dtw",
     "subsequence_dtw_profile",
     "subsequence_search",

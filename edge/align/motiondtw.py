@@ -27,11 +27,18 @@ AlignmentError is raised); references whose Stage-2 cost exceeds ``vote_cost_rat
 best are dropped, and each keyframe is the median of the remaining references' frames (rounded
 half up). Keyframes are input frame indices; the caller turns them into times with the
 sequence's ``t``.
+
+Beyond the paper: after the transfer (and the vote), ``align`` and ``align_multi`` refine the
+keyframes that the spec defines by an event on the hips (the onset of the descent, stillness
+after the movement, the lowest hip position) on the input's own mid-hip track
+(:mod:`edge.align.refine`, ``config.refine``), each detector calibrated on the references that
+voted. ``KeyframeResult.transferred`` keeps the frames before refinement. ``align_sqdist`` and
+``align_features`` (no skeleton) return the transferred keyframes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Sequence
 
 import numpy as np
@@ -40,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.actions.spec import ActionSpec
 from edge.align.dtw import banded_dtw_sqdist, pairwise_sqdist, windowed_sqdist
 from edge.align.features import FeatureConfig, MotionFeatures, motion_features
+from edge.align.refine import RefineConfig, RefineError, calibrate, reference_events, refine_keyframes
 from edge.align.subsequence import subsequence_dtw_sqdist, subsequence_search_sqdist
 from edge.align.template import Template
 from edge.skeleton.sequence import SkeletonSequence
@@ -69,6 +77,9 @@ class MotionDTWConfig(BaseModel):
     normalize: Literal["path", "query"] = Field("query", description="Stage 1 window cost normalization")
     vote_cost_ratio: float = Field(2.0, ge=1.0, le=100.0, description="multi-reference: drop costs above ratio x best")
     fps_tolerance: float = Field(0.01, ge=0.0, le=0.5, description="allowed relative fps mismatch template/input")
+    refine: RefineConfig = Field(
+        default_factory=RefineConfig, description="event-keyframe refinement after the transfer (beyond the paper)"
+    )
 
     def radius(self, n_template: int) -> int:
         return max(self.min_radius, int(round(self.radius_fraction * n_template)))
@@ -86,7 +97,8 @@ class KeyframeResult:
     RMS D for sqrt_sum_squared). path: int64 (L, 2) of (template frame, input frame).
     search_cost: Stage-1 normalized cost (NaN for stage1='none'). reference: template name.
     votes (multi-reference only): name -> each kept reference's frame; references: per-reference
-    results (all, including dropped ones).
+    results (all, including dropped ones). transferred: the keyframes before the event
+    refinement (empty when nothing was refined, e.g. from ``align_sqdist``).
     """
 
     keyframes: dict[str, int]
@@ -97,15 +109,21 @@ class KeyframeResult:
     reference: str = ""
     votes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     references: tuple["KeyframeResult", ...] = ()
+    transferred: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PreparedTemplate:
-    """A template with its features computed once (for repeated alignments)."""
+    """A template with its features computed once (for repeated alignments).
+
+    events: the refinement detectors' offsets (or onset ratio) on this template
+    (``edge.align.refine.reference_events``).
+    """
 
     template: Template
     features: MotionFeatures
     config: MotionDTWConfig
+    events: dict[str, float] = field(default_factory=dict)
 
 
 def prepare_template(template: Template, spec: ActionSpec, config: MotionDTWConfig | None = None) -> PreparedTemplate:
@@ -122,7 +140,23 @@ def prepare_template(template: Template, spec: ActionSpec, config: MotionDTWConf
     frames = [template.keyframes[k] for k in names]
     if any(b < a for a, b in zip(frames, frames[1:])):
         raise AlignmentError(f"template {template.name!r} keyframes are not in the spec's temporal order.")
-    return PreparedTemplate(template, motion_features(template.joints, spec, config.features), config)
+    try:
+        events = reference_events(template.joints, template.fps, template.keyframes, spec, config.refine)
+    except RefineError as e:
+        raise AlignmentError(f"template {template.name!r}: {e}") from None
+    return PreparedTemplate(template, motion_features(template.joints, spec, config.features), config, events)
+
+
+def _refined(result: KeyframeResult, seq: SkeletonSequence, spec: ActionSpec, config: MotionDTWConfig,
+             calibration: dict[str, float]) -> KeyframeResult:
+    """``result`` with its event keyframes refined on ``seq`` (module doc)."""
+    if not config.refine.enabled or not calibration:
+        return result
+    try:
+        kf = refine_keyframes(seq.joints, seq.fps, result.keyframes, spec, calibration, config.refine)
+    except RefineError as e:
+        raise AlignmentError(str(e)) from None
+    return replace(result, keyframes=kf, transferred=dict(result.keyframes))
 
 
 def _round_half_up(v: float) -> int:
@@ -235,9 +269,18 @@ def align(
     if prepared.template.action != spec.id:
         raise AlignmentError(f"template {prepared.template.name!r} is for {prepared.template.action!r}, not {spec.id!r}.")
     _check_fps(prepared.template, seq, config)
+    if config.refine != prepared.config.refine:
+        raise AlignmentError("the template was prepared with different refinement settings than this config.")
     feats = motion_features(seq.joints, spec, config.features)
     sq = _feature_sqdist(prepared.features, feats)
-    return align_sqdist(sq, prepared.template.keyframes, config, reference=prepared.template.name)
+    res = align_sqdist(sq, prepared.template.keyframes, config, reference=prepared.template.name)
+    return _refined(res, seq, spec, config, prepared.events)
+
+
+def _kept(results: Sequence[KeyframeResult], cost_ratio: float) -> list[int]:
+    """Indices of the results that vote: cost at most cost_ratio x the best (the best always)."""
+    best = min(range(len(results)), key=lambda i: results[i].cost)
+    return [i for i, r in enumerate(results) if r.cost <= cost_ratio * results[best].cost or i == best]
 
 
 def vote(results: Sequence[KeyframeResult], cost_ratio: float = 2.0) -> KeyframeResult:
@@ -245,7 +288,7 @@ def vote(results: Sequence[KeyframeResult], cost_ratio: float = 2.0) -> Keyframe
     if not results:
         raise AlignmentError("voting needs at least one reference result.")
     best = min(results, key=lambda r: r.cost)
-    kept = [r for r in results if r.cost <= cost_ratio * best.cost or r is best]
+    kept = [results[i] for i in _kept(results, cost_ratio)]
     names = list(best.keyframes)
     votes = {k: tuple(r.keyframes[k] for r in kept if k in r.keyframes) for k in names}
     voted = {k: _round_half_up(float(np.median(v))) for k, v in votes.items()}
@@ -273,17 +316,20 @@ def align_multi(
     config = config or MotionDTWConfig()
     prepared = [t if isinstance(t, PreparedTemplate) else prepare_template(t, spec, config) for t in templates]
     feats = motion_features(seq.joints, spec, config.features)
-    results = []
+    results, matched = [], []
     unmatched: list[AlignmentError] = []
     for p in prepared:
-        if p.config.features != config.features:
-            raise AlignmentError(f"template {p.template.name!r} was prepared with different feature settings.")
+        if p.config.features != config.features or p.config.refine != config.refine:
+            raise AlignmentError(f"template {p.template.name!r} was prepared with different feature or refinement settings.")
         _check_fps(p.template, seq, config)
         sq = _feature_sqdist(p.features, feats)
         try:
             results.append(align_sqdist(sq, p.template.keyframes, config, p.template.name))
+            matched.append(p)
         except AlignmentError as e:  # this reference finds no match of an allowed length: it does not vote
             unmatched.append(e)
     if not results:
         raise unmatched[0]
-    return vote(results, config.vote_cost_ratio)
+    voted = vote(results, config.vote_cost_ratio)
+    calibration = calibrate([matched[i].events for i in _kept(results, config.vote_cost_ratio)])
+    return _refined(voted, seq, spec, config, calibration)
