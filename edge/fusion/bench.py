@@ -1,6 +1,6 @@
 """Capture-and-fusion benchmark: prints the figures the issue asks for.
 
-    python -m edge.fusion.bench [--seeds 2] [--attempts 3] [--actions all] [--quick]
+    python -m edge.fusion.bench [--seeds 2] [--attempts 3] [--actions all] [--quick] [--only segmentation]
 
 1. the machine (CPUs, load average: the figures below are measured on it as it is);
 2. fusion cost per frame without the pose network: median and p99, wall clock and CPU time of
@@ -9,7 +9,9 @@
 3. MPJPE (mm) of the fused joints against the simulator's truth in the output frame, per action
    and overall, under ``normal``, ``low_light`` and ``occlusion``;
 4. attempt segmentation on multi-attempt sessions: the share of true attempts matched by a
-   detected one with start and end both within 3 frames (and, for context, within 5 and 10).
+   detected one with start and end both within 3 frames (and, for context, within 5 and 10), the
+   detections that match no true attempt within 10 frames, and the emission delay: frames from a
+   true attempt's end to the frame whose push returned its detection (flush: the stream's end).
 """
 
 from __future__ import annotations
@@ -66,22 +68,27 @@ def match_attempts(truth: list[tuple[int, int]], found: list[tuple[int, int]], t
     return sum(any(abs(fs - ts) <= tol and abs(fe - te) <= tol for fs, fe in found) for ts, te in truth)
 
 
-def segmentation(action: str, seed: int, n_attempts: int) -> tuple[list, list]:
+def segmentation(action: str, seed: int, n_attempts: int) -> tuple[list, list, list]:
+    """True and detected (start, end) session frames, and the session frame at which each detection came out."""
     fs = fuse_simulated(action, seed, n_attempts=n_attempts)
     seg = AttemptSegmenter(load_action(action))
     from edge.fusion.pipeline import SkeletonFrame
 
     a = fs.arrays
-    found = []
-    for i in range(len(fs.frame_index)):
+    k = fs.frame_index
+    found, emitted = [], []
+    for i in range(len(k)):
         f = SkeletonFrame(int(a["device_ts_usec"][i]), float(a["t"][i]), a["joints"][i], a["confidence"][i], True,
                           a["status"][i])
-        found += seg.push(f)
-    found += seg.flush()
-    k = fs.frame_index
+        out = seg.push(f)
+        found += out
+        emitted += [int(k[i])] * len(out)
+    out = seg.flush()
+    found += out
+    emitted += [int(k[-1])] * len(out)
     det = [(int(k[x.start]), int(k[x.end])) for x in found]
     truth = [(t.start_frame, t.end_frame) for t in fs.truth.attempts]
-    return truth, det
+    return truth, det, emitted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--attempts", type=int, default=3, help="attempts per segmentation session")
     p.add_argument("--actions", default="all", help="comma list of action ids, or all")
     p.add_argument("--quick", action="store_true", help="one seed, one action per figure (a smoke run)")
+    p.add_argument("--only", choices=("speed", "mpjpe", "segmentation"), help="print only this figure")
     args = p.parse_args(argv)
     actions = list(ACTION_IDS) if args.actions == "all" else args.actions.split(",")
     seeds = range(1 if args.quick else args.seeds)
@@ -97,6 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         actions = actions[:1]
 
     print(f"machine: {machine()}")
+    if args.only in (None, "speed"):
+        _speed(actions, seeds)
+    if args.only in (None, "mpjpe"):
+        _mpjpe(actions, seeds)
+    if args.only in (None, "segmentation"):
+        _segmentation(actions, seeds, args.attempts)
+    return 0
+
+
+def _speed(actions: list[str], seeds) -> None:
     speed = [loop_speed(a, 100 + s, 2) for a in actions[:2] for s in seeds]
     wall = np.concatenate([r["fusion_wall_ms"] for r in speed])
     cpu = np.concatenate([r["fusion_cpu_ms"] for r in speed])
@@ -109,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"whole loop (simulated camera rendering + fusion + segmenter), {frames} frames: "
           f"{fps_wall:.1f} fps wall clock, {fps_cpu:.1f} fps of CPU time")
 
+
+def _mpjpe(actions: list[str], seeds) -> None:
     for condition in ("normal", "low_light", "occlusion"):
         per_action = {}
         all_err = []
@@ -125,23 +145,37 @@ def main(argv: list[str] | None = None) -> int:
         detail = ", ".join(f"{a} {v:.1f}" for a, v in per_action.items())
         print(f"MPJPE {condition}: {1000 * e.mean():.1f} mm (median {1000 * np.median(e):.1f} mm) [{detail}]")
 
+
+
+def _segmentation(actions: list[str], seeds, n_attempts: int) -> None:
     totals = {3: 0, 5: 0, 10: 0}
-    n_true = 0
+    n_true, n_extra, delays = 0, 0, []
     for a in actions:
         hits = {3: 0, 5: 0, 10: 0}
-        na = 0
+        na, extra, dl = 0, 0, []
         for s in seeds:
-            truth, det = segmentation(a, 300 + s, args.attempts)
+            truth, det, emitted = segmentation(a, 300 + s, n_attempts)
             na += len(truth)
             for tol in hits:
                 hits[tol] += match_attempts(truth, det, tol)
+            extra += sum(not match_attempts([d], truth, 10) for d in det)
+            for ts, te in truth:
+                near = [i for i, (ds, de) in enumerate(det) if abs(ds - ts) <= 10 and abs(de - te) <= 10]
+                if near:
+                    dl.append(emitted[near[0]] - te)
         n_true += na
+        n_extra += extra
+        delays += dl
         for tol in hits:
             totals[tol] += hits[tol]
-        print(f"segmentation {a}: {hits[3]}/{na} within 3 frames ({hits[5]} within 5, {hits[10]} within 10)")
+        d = f"emission delay median {np.median(dl):.0f}, max {np.max(dl)} frames" if dl else "no match"
+        print(f"segmentation {a}: {hits[3]}/{na} within 3 frames ({hits[5]} within 5, {hits[10]} within 10); "
+              f"{extra} detections matching nothing; {d}")
+    d = (f"; emission delay after the true end (matched within 10): median {np.median(delays):.0f}, "
+         f"p90 {np.percentile(delays, 90):.0f}, max {np.max(delays)} frames") if delays else ""
     print(f"segmentation recall: {totals[3] / max(n_true, 1):.1%} within 3 frames "
-          f"({totals[5] / max(n_true, 1):.1%} within 5, {totals[10] / max(n_true, 1):.1%} within 10), {n_true} attempts")
-    return 0
+          f"({totals[5] / max(n_true, 1):.1%} within 5, {totals[10] / max(n_true, 1):.1%} within 10), {n_true} attempts, "
+          f"{n_extra} detections matching nothing{d}")
 
 
 if __name__ == "__main__":  # pragma: no cover
