@@ -19,7 +19,7 @@ KB_INDEX := artifacts/kb/current.json
 
 .DEFAULT_GOAL := help
 include make/ota.mk make/install.mk
-.PHONY: help demo test venv dataset doctor clean embedding kb reference train eval results ablations export engine bench crashtest screen
+.PHONY: help demo test venv dataset doctor clean embedding kb reference train eval results ablations export engine bench crashtest screen serve lessonday powercut
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -91,6 +91,15 @@ bench: $(STAMP) ## benchmarks: scorer latency (30/60/90/120 frames, batch 4), Mo
 
 crashtest: $(STAMP) ## power-cut test of the store: kill -9 during 200 attempts, then check every saved attempt
 	$(PY) -m edge.store.crashtest --attempts 200 --seed 1
+
+lessonday: $(STAMP) kb ## reliability: a simulated 8-hour lesson day through the real service (memory, p99 end of attempt -> score)
+	$(PY) -m edge.service.lessonday --hours 8
+
+powercut: $(STAMP) ## reliability: kill -9 of `fieldcoach serve` during 200 attempts; every attempt the screen called saved must survive
+	$(PY) -m edge.service.powercut --attempts 200 --seed 1
+
+serve: $(STAMP) kb ## the real-time service on the simulated camera (no Kinect needed), screen on http://127.0.0.1:8765
+	$(FC) serve --source sim --loop --db $(OUT)/serve.db --credentials $(OUT)/teachers.json $(if $(filter 0,$(shell id -u)),--allow-root)
 
 screen: $(STAMP) ## the teacher's screen with simulated attempts (demo publisher) on http://127.0.0.1:8765
 	$(FC) screen --demo --db $(OUT)/screen.db --credentials $(OUT)/teachers.json $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -394,6 +394,12 @@ def _cmd_screen(args) -> int:
     return run(args)
 
 
+def _cmd_serve(args) -> int:
+    from edge.service.cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fieldcoach", description="FieldCoach movement coaching, offline.")
     p.add_argument("--version", action="version", version=f"fieldcoach {__version__}")
@@ -462,6 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("screen", help="the teacher's screen: web app for the kiosk and teachers' tablets")
     add_screen_arguments(w)
     w.set_defaults(func=_cmd_screen)
+
+    from edge.service.cli import add_arguments as add_serve_arguments
+
+    sv = sub.add_parser("serve", help="the appliance service: camera -> analysis -> store -> screen (systemd runs it)")
+    add_serve_arguments(sv)
+    sv.set_defaults(func=_cmd_serve)
     return p
 
 
@@ -503,4 +515,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module so that ``python -m edge.cli`` and the ``fieldcoach`` command
+    # share one set of classes (UserError raised by edge.* modules is edge.cli.UserError).
+    from edge.cli import main as _main
+
+    sys.exit(_main())

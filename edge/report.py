@@ -45,12 +45,12 @@ def empty_report(action: str, n_frames: int, fps: float) -> dict:
     }
 
 
-def _clean(obj):
+def json_safe(obj):
     """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "shape", None) == ():
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -62,7 +62,7 @@ def to_json(report: dict, indent: int | None = 2) -> str:
     missing = [k for k in REPORT_KEYS if k not in report]
     if missing:
         raise ValueError(f"report lacks keys: {', '.join(missing)}")
-    return json.dumps(_clean(report), indent=indent, allow_nan=False)
+    return json.dumps(json_safe(report), indent=indent, allow_nan=False)
 
 
 def _fmt(v, unit: str = "") -> str:

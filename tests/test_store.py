@@ -418,3 +418,28 @@ def test_students_are_pseudonymous(db):
         R.create_class(db, "9C")
     with pytest.raises(R.RecordError, match="unknown action"):
         R.start_session(db, c.id, "juggling")
+
+
+def test_guidance_written_after_the_save_once_and_nothing_else_changes(db, world):
+    _, ann, _, s = world
+    seq = make_sequence()
+    report = report_for(seq)
+    report["guidance"] = None  # the service saves first, the guidance follows
+    aid = R.save_attempt(db, s.id, ann.id, report, seq, "cfg0123456789abc")
+    assert R.get_attempt(db, aid, with_skeleton=False).guidance is None
+    R.set_guidance(db, aid, {"text": "Swing both arms back.", "sources": ["kb:slj_1"], "score": np.float32(0.5)})
+    stored = R.get_attempt(db, aid, with_skeleton=False)
+    assert stored.guidance["text"] == "Swing both arms back." and stored.guidance["score"] == 0.5
+    with pytest.raises(R.RecordError, match="already has its guidance"):
+        R.set_guidance(db, aid, {"text": "again"})
+    with pytest.raises(R.RecordError, match="no attempt with id"):
+        R.set_guidance(db, aid + 100, {"text": "x"})
+    with pytest.raises(R.RecordError, match="guidance object"):
+        R.set_guidance(db, aid, {"sources": []})
+    # the trigger still refuses every other change, also together with a guidance change
+    for sql in ("UPDATE attempts SET score = 99 WHERE id = ?", "UPDATE attempts SET guidance = NULL WHERE id = ?",
+                "UPDATE attempts SET guidance = '{\"text\": \"y\"}', grade = 'excellent' WHERE id = ?"):
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            with write_transaction(db):
+                db.execute(sql, (aid,))
+    assert R.get_attempt(db, aid, with_skeleton=False).score == 72.5

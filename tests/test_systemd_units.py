@@ -153,9 +153,21 @@ def test_service_is_hardened_and_watched():
     assert one["User"] == "fieldcoach" and set(one["SupplementaryGroups"].split()) >= {"video", "plugdev"}
     assert int(re.fullmatch(r"(\d+)s", one["WatchdogSec"])[1]) <= 60
     for key, want in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-                      "ReadWritePaths": DEFAULT_DATA_DIR, "IPAddressDeny": "any", "IPAddressAllow": "localhost",
+                      "ReadWritePaths": DEFAULT_DATA_DIR, "IPAddressDeny": "any",
                       "CapabilityBoundingSet": "", "DevicePolicy": "closed"}.items():
         assert one[key] == want, key
+    # loopback and the private ranges of a school network (tablets); never the internet
+    allowed = " ".join(values(svc, "IPAddressAllow")).split()
+    assert allowed[0] == "localhost" and {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(allowed)
+    assert not {"any", "0.0.0.0/0", "::/0"} & set(allowed)
+    # ExecStart is a command line `fieldcoach serve` accepts, with the unit's environment filled in
+    from edge.cli import build_parser
+
+    env = dict(v.split("=", 1) for v in values(svc, "Environment"))
+    argv = values(svc, "ExecStart")[0].split()
+    assert argv[0].endswith("/fieldcoach") and argv[1] == "serve"
+    args = build_parser().parse_args([re.sub(r"\$\{(\w+)\}", lambda m: env[m[1]], a) for a in argv[1:]])
+    assert (args.bind, args.port, args.source) == ("127.0.0.1", DEFAULT_PORT, "k4a")
     assert f"FIELDCOACH_PORT={DEFAULT_PORT}" in values(svc, "Environment")
     pre = values(svc, "ExecStartPre")
     assert any("edge.ota recover --if-idle" in p and p.startswith("-") for p in pre)

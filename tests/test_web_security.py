@@ -45,6 +45,7 @@ EXPECTED_PUBLIC = {
     ("GET", "/static/{file:path}"),
     ("GET", "/api/session"),
     ("POST", "/api/login"),
+    ("GET", "/health"),  # service status and model version only (the update's health check)
 }
 
 

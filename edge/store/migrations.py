@@ -16,8 +16,9 @@ Schema (version 1):
 - ``students``: pseudonymous id (``S-`` + 8 random Crockford base-32 characters), optional
   display name, the class.
 - ``sessions``: one lesson segment of one action for one class; started/ended, device, model.
-- ``attempts``: one saved result, immutable once written (a trigger refuses UPDATE); JSON columns
-  are checked with ``json_valid`` and their JSON type.
+- ``attempts``: one saved result, immutable once written (a trigger refuses UPDATE; from version 2
+  the guidance alone may go from NULL to a value once, as the service writes it after saving);
+  JSON columns are checked with ``json_valid`` and their JSON type.
 - ``skeletons``: the compressed skeleton of an attempt, kept apart so listing attempts never reads
   the blobs; deleted with its attempt.
 - ``overrides``: a teacher's correction of score, grade and/or problem ids, append-only (who,
@@ -152,9 +153,27 @@ _V1 = (
     FROM attempts AS a""",
 )
 
+#: Version 2: the real-time service saves an attempt first and writes its guidance afterwards, so
+#: the one change an attempt accepts is its guidance going from NULL to a value, once.
+_V2 = (
+    "DROP TRIGGER attempts_immutable",
+    """CREATE TRIGGER attempts_immutable BEFORE UPDATE ON attempts
+    WHEN NOT (OLD.guidance IS NULL AND NEW.guidance IS NOT NULL
+              AND NEW.id IS OLD.id AND NEW.session_id IS OLD.session_id AND NEW.student_id IS OLD.student_id
+              AND NEW.action IS OLD.action AND NEW.created_at IS OLD.created_at AND NEW.created_ns IS OLD.created_ns
+              AND NEW.n_frames IS OLD.n_frames AND NEW.fps IS OLD.fps AND NEW.score IS OLD.score
+              AND NEW.grade IS OLD.grade AND NEW.phase_scores IS OLD.phase_scores AND NEW.keyframes IS OLD.keyframes
+              AND NEW.metrics IS OLD.metrics AND NEW.problems IS OLD.problems AND NEW.strengths IS OLD.strengths
+              AND NEW.model_name IS OLD.model_name AND NEW.model_version IS OLD.model_version
+              AND NEW.model_sha256 IS OLD.model_sha256 AND NEW.config_hash IS OLD.config_hash
+              AND NEW.app_version IS OLD.app_version AND NEW.video_path IS OLD.video_path)
+    BEGIN SELECT RAISE(ABORT, 'attempts are immutable; record a teacher override instead'); END""",
+)
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "classes, students, sessions, attempts, skeletons, teacher overrides", _V1),
+    Migration(2, "an attempt's guidance may be written once after it was saved", _V2),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

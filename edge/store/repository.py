@@ -30,7 +30,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.report import to_json
+from edge.report import json_safe, to_json
 from edge.skeleton.io import SkeletonFileError
 from edge.skeleton.sequence import SkeletonSequence
 from edge.store import skeleton_blob
@@ -450,6 +450,23 @@ def save_attempt(
     except sqlite3.IntegrityError as e:
         raise RecordError(f"the database refused the attempt ({e}).") from None
     return attempt_id
+
+
+def set_guidance(conn: sqlite3.Connection, attempt_id: int, guidance: dict) -> None:
+    """Store the guidance written after an attempt was saved (the real-time service saves the
+    result first and streams the guidance afterwards). Guidance is written once: an attempt that
+    already has guidance keeps it (RecordError)."""
+    aid = _check_id(attempt_id, "attempt")
+    if not isinstance(guidance, dict) or not isinstance(guidance.get("text"), str):
+        raise RecordError("guidance must be the report's guidance object with its text.")
+    text = json.dumps(json_safe(guidance), ensure_ascii=False, allow_nan=False)
+    with write_transaction(conn):
+        row = conn.execute("SELECT guidance FROM attempts WHERE id = ?", (aid,)).fetchone()
+        if row is None:
+            raise RecordError(f"there is no attempt with id {aid}.")
+        if row[0] is not None:
+            raise RecordError(f"attempt {aid} already has its guidance.")
+        conn.execute("UPDATE attempts SET guidance = ? WHERE id = ?", (text, aid))
 
 
 def _attempt(r: sqlite3.Row, skeleton: SkeletonSequence | None = None) -> Attempt:

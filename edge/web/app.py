@@ -8,6 +8,7 @@ method   path                                 access     what
 GET      /                                    protected  the screen (HTML shell; data comes by API)
 GET      /login                               public     the login page (no data)
 GET      /static/{file}                       public     CSS/JS/icons (no data)
+GET      /health                              public     service health for systemd/updates (no data)
 GET      /api/session                         public     who am I, and the CSRF token for this session
 POST     /api/login                           public     teacher name + PIN/password (rate limited)
 POST     /api/logout                          protected  end the session
@@ -25,6 +26,7 @@ GET      /api/settings                        protected  action, camera, model v
 POST     /api/settings/action                 protected  change the action being recorded
 POST     /api/next                            protected  choose the student who is up next
 POST     /api/demo/attempt                    protected  demo mode: simulate one attempt now
+GET      /api/metrics                         protected  the service's counters and latencies
 =======  ===================================  =========  ==========================================
 
 Every POST also needs the session's CSRF token (``edge.web.csrf``). Responses carry a strict
@@ -157,6 +159,8 @@ class ScreenApp:
         *,
         references: Callable[[str], list] = lambda action: [],
         control: ServiceControl | None = None,
+        health: Callable[[], dict] | None = None,
+        metrics: Callable[[], dict] | None = None,
         static_dir: Path = STATIC_DIR,
     ) -> None:
         self.settings = settings
@@ -166,6 +170,8 @@ class ScreenApp:
         self.readers = readers
         self.references = references
         self.control = control
+        self.health = health
+        self.metrics = metrics
         self.static_dir = Path(static_dir).resolve()
         self.stopping = threading.Event()
         self._streams = 0
@@ -195,6 +201,8 @@ class ScreenApp:
             R("POST", "/api/settings/action", self.api_set_action),
             R("POST", "/api/next", self.api_next),
             R("POST", "/api/demo/attempt", self.api_demo_attempt),
+            R("GET", "/health", self.api_health, PUBLIC),
+            R("GET", "/api/metrics", self.api_metrics),
         ]
 
     # ---------------------------------------------------------------- dispatch
@@ -460,6 +468,23 @@ class ScreenApp:
         except RecordError as e:
             raise HTTPError(400, str(e)) from None
         return json_response({"next": self.state.snapshot()["next"]})
+
+    def api_health(self, request: Request) -> Response:
+        """``{status, models_version, app_version, problems}``: 200 when ``ok``, else 503. Only the
+        service's own state, no student data, so it needs no login (the update's health check)."""
+        from edge import __version__
+
+        if self.health is None:
+            body = {"status": "screen-only", "models_version": None, "problems": ["no recording service runs"]}
+        else:
+            body = self.health()
+        body = {**body, "app_version": __version__}
+        return json_response(body, 200 if body.get("status") == "ok" else 503)
+
+    def api_metrics(self, request: Request) -> Response:
+        if self.metrics is None:
+            raise HTTPError(503, "the recording service is not running.")
+        return json_response(self.metrics())
 
     def api_demo_attempt(self, request: Request) -> Response:
         if not self.settings.demo or self.control is None:

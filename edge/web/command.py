@@ -23,11 +23,13 @@ from pathlib import Path
 DEFAULT_DB_NAME = "fieldcoach.db"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``fieldcoach screen``."""
+def add_web_arguments(p: argparse.ArgumentParser) -> None:
+    """The options shared by ``fieldcoach screen`` and ``fieldcoach serve``: configuration, database,
+    where to listen, who may log in."""
     p.add_argument("--config", default=None, help="configuration YAML (default: built-in / $FIELDCOACH_CONFIG)")
     p.add_argument("--db", default=None, help=f"database file (default: <data_dir>/{DEFAULT_DB_NAME})")
-    p.add_argument("--bind", default=None, help="listen address: 127.0.0.1 (kiosk only, default) or 0.0.0.0 (school network)")
+    p.add_argument("--bind", "--host", dest="bind", default=None,
+                   help="listen address: 127.0.0.1 (kiosk only, default) or 0.0.0.0 (school network)")
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8765, as systemd/fieldcoach.service)")
     p.add_argument("--no-trust-local", action="store_true", help="the local kiosk must log in too")
     p.add_argument("--behind-proxy", action="store_true", help="a reverse proxy on this box forwards requests")
@@ -36,14 +38,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-key", default=None, help="private key of --tls-cert")
     p.add_argument("--credentials", default=None, help="teacher logins file (default: <data_dir>/web/teachers.json)")
     p.add_argument("--references", default=None, help="reference performances for the angle plot (default: shipped)")
+    p.add_argument("--allow-root", action="store_true", help="development containers only: run as root")
+    p.add_argument("-v", "--verbose", action="store_true", help="log requests")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``fieldcoach screen``."""
+    add_web_arguments(p)
     p.add_argument("--demo", action="store_true", help="no camera: publish simulated attempts")
     p.add_argument("--demo-interval", type=float, default=None, help="demo: start an attempt every N seconds")
     p.add_argument("--add-teacher", metavar="NAME", help="add a teacher login (or change its PIN) and exit")
     p.add_argument("--remove-teacher", metavar="NAME", help="remove a teacher login and exit")
     p.add_argument("--list-teachers", action="store_true", help="list teacher logins and exit")
     p.add_argument("--password-stdin", action="store_true", help="with --add-teacher: read the PIN from stdin")
-    p.add_argument("--allow-root", action="store_true", help="development containers only: run as root")
-    p.add_argument("-v", "--verbose", action="store_true", help="log requests")
 
 
 def build_settings(args, config):
@@ -69,7 +76,7 @@ def build_settings(args, config):
         upd["behind_proxy"] = True
     if args.cookie_secure:
         upd["cookie_secure"] = True
-    if args.demo:
+    if getattr(args, "demo", False):
         upd["demo"] = True
     return WebSettings.model_validate(upd)
 
@@ -101,8 +108,8 @@ def _teachers(args, settings, user_error) -> int:
     return 0
 
 
-def run(args) -> int:
-    """Entry point of ``fieldcoach screen``."""
+def load_settings(args):
+    """(config, WebSettings) from the options; UserError with one sentence when they are invalid."""
     from pydantic import ValidationError
 
     from edge.cli import UserError
@@ -114,34 +121,65 @@ def run(args) -> int:
     except ValidationError as e:
         err = e.errors()[0]
         raise UserError(f"screen settings: {err['msg']}.") from None
+    return config, settings
+
+
+def refuse_root(args, what: str) -> None:
+    from edge.cli import UserError
+
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and not args.allow_root:
+        raise UserError(f"refusing to run the {what} as root; run it as the unprivileged fieldcoach user.")
+
+
+def database_path(args, config) -> Path:
+    return Path(args.db) if args.db else Path(config.paths.data_dir) / DEFAULT_DB_NAME
+
+
+def references_dir(args):
+    """The reference performances for the screen's angle plot: the option, else the shipped ones."""
+    if args.references is not None:
+        return args.references
+    from calibration.reference import DEFAULT_REFERENCE_DIR
+
+    return DEFAULT_REFERENCE_DIR
+
+
+def warn_no_teacher(rt, settings) -> None:
+    if settings.bind not in ("127.0.0.1", "::1", "localhost") and not rt.app.auth.credentials.teachers():
+        print("warning: no teacher login exists, so no tablet can log in; add one with "
+              "fieldcoach screen --add-teacher NAME", file=sys.stderr)  # fmt: skip
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM (systemd stopping the unit) or SIGINT (Ctrl-C)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def run(args) -> int:
+    """Entry point of ``fieldcoach screen``."""
+    from edge.cli import UserError
+
+    config, settings = load_settings(args)
     if args.add_teacher or args.remove_teacher or args.list_teachers:
         return _teachers(args, settings, UserError)
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and not args.allow_root:
-        raise UserError("refusing to run the screen as root; run it as the unprivileged fieldcoach user.")
+    refuse_root(args, "screen")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     from edge.store.db import StoreError
     from edge.web.runtime import ScreenRuntime
 
-    db = Path(args.db) if args.db else Path(config.paths.data_dir) / DEFAULT_DB_NAME
-    refs = args.references
-    if refs is None:
-        try:
-            from calibration.reference import DEFAULT_REFERENCE_DIR as refs
-        except ImportError:
-            refs = None
+    db = database_path(args, config)
     try:
-        rt = ScreenRuntime.open(db, settings, config, references_dir=refs)
+        rt = ScreenRuntime.open(db, settings, config, references_dir=references_dir(args))
     except StoreError as e:
         raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot listen on {settings.bind}:{settings.port} ({e.strerror}).") from None
-    if settings.bind not in ("127.0.0.1", "::1", "localhost") and not rt.app.auth.credentials.teachers():
-        print("warning: no teacher login exists, so no tablet can log in; add one with --add-teacher NAME",
-              file=sys.stderr)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    warn_no_teacher(rt, settings)
+    stop = stop_on_signals()
     rt.start()
     if rt.demo is not None and args.demo_interval:
         rt.demo.start_auto(args.demo_interval)

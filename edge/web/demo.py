@@ -30,13 +30,12 @@ from edge.store.repository import (
     create_class,
     create_student,
     end_session,
-    get_student,
     list_classes,
     list_sessions,
     list_students,
     start_session,
 )
-from edge.web.publish import save_and_publish, stream_text, student_ref
+from edge.web.publish import next_in_roster, save_and_publish, stream_text, student_for_session, student_ref
 from edge.web.references import ReferenceLibrary
 from edge.web.state import ScreenState
 
@@ -155,9 +154,7 @@ class DemoPublisher:
                 self._open_session(cls, action)
 
     def set_next_student(self, student_id: int) -> None:
-        student = get_student(self.conn, student_id)
-        if self.session is None or student.class_id != self.session.class_id:
-            raise RecordError(f"student {student_id} is not in the class being recorded.")
+        student = student_for_session(self.conn, self.session, student_id)
         with self._lock:
             self._next = student
         self.state.set_next_student(student_ref(student))
@@ -233,10 +230,7 @@ class DemoPublisher:
         with self._lock:
             if self._next is not None and self._next.id != done.id:
                 return  # the teacher already chose someone else
-            ids = [s.id for s in self.students]
-            i = ids.index(done.id) if done.id in ids else -1
-            self._next = self.students[(i + 1) % len(self.students)] if self.students else None
-            nxt = self._next
+            self._next = nxt = next_in_roster(self.students, done)
         self.state.set_next_student(student_ref(nxt) if nxt else None)
 
     # ---------------------------------------------------------------- automatic mode

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from typing import Callable
 
 from edge.skeleton.sequence import SkeletonSequence
 from edge.store.db import StoreError
-from edge.store.repository import RecordError, Student, save_attempt
+from edge.store.repository import RecordError, Student, get_student, save_attempt
 from edge.web.state import ScreenState
 from edge.web.views import attempt_view
 
@@ -27,6 +28,23 @@ log = logging.getLogger(__name__)
 def student_ref(student: Student) -> dict:
     """How the screen names a student: {id, label (display name or pseudonym), pseudonym}."""
     return {"id": student.id, "label": student.label, "pseudonym": student.pseudonym}
+
+
+def student_for_session(conn: sqlite3.Connection, session, student_id: int) -> Student:
+    """The student ``student_id``, checked to be in the class of ``session`` (RecordError if not)."""
+    student = get_student(conn, student_id)
+    if session is None or student.class_id != session.class_id:
+        raise RecordError(f"student {student_id} is not in the class being recorded.")
+    return student
+
+
+def next_in_roster(students: list[Student], done: Student) -> Student | None:
+    """Who is up after ``done``: the next student of the roster, wrapping round."""
+    if not students:
+        return None
+    ids = [s.id for s in students]
+    i = ids.index(done.id) if done.id in ids else -1
+    return students[(i + 1) % len(students)]
 
 
 def save_and_publish(
@@ -39,10 +57,14 @@ def save_and_publish(
     skeleton: SkeletonSequence,
     config_hash: str,
     references=(),
+    on_shown: Callable[[int], None] | None = None,
 ) -> tuple[int, int | None]:
-    """Show the result, save it durably, then say "saved". Returns (screen key, attempt id or None)."""
+    """Show the result, save it durably, then say "saved". Returns (screen key, attempt id or None).
+    ``on_shown(key)`` is called the moment the result is on the bus (before the save)."""
     view = attempt_view(report, skeleton, references=references, student=student_ref(student))
     key = state.attempt_result(view)
+    if on_shown is not None:
+        on_shown(key)
     t0 = time.perf_counter()
     try:
         attempt_id = save_attempt(conn, session_id, student.id, report, skeleton, config_hash)

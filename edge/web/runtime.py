@@ -1,9 +1,9 @@
 """Putting the screen together: database connections, state, authentication, app, server, demo.
 
 ``ScreenRuntime.open`` is what ``fieldcoach screen`` runs and what the tests start on 127.0.0.1.
-The real-time service will create its ``ScreenState`` and writable connection first and pass them
-in (``state=``, ``writer=``), so that it and the screen share one bus and one single-writer
-connection.
+The real-time service (``fieldcoach serve``) creates its ``ScreenState`` and writable connection first and passes them
+in (``state=``, ``writer=``, ``control=``, ``health=``, ``metrics=``), so that it and the screen
+share one bus and one single-writer connection.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class ScreenRuntime:
         state: ScreenState | None = None,
         writer=None,
         control: ServiceControl | None = None,
+        health=None,
+        metrics=None,
         references_dir: str | os.PathLike | None = None,
         scrypt_params: ScryptParams = DEFAULT_PARAMS,
         demo_options: dict | None = None,
@@ -67,7 +69,8 @@ class ScreenRuntime:
         readers = ReaderPool(db_path)
         credentials = CredentialStore(settings.credentials_file, scrypt_params)
         auth = Authenticator(settings, credentials, **({"clock": clock} if clock else {}))
-        app = ScreenApp(settings, auth, state, writer, readers, references=references, control=control)
+        app = ScreenApp(settings, auth, state, writer, readers, references=references, control=control,
+                        health=health, metrics=metrics)  # fmt: skip
         server = ScreenServer(app, port)
         return ScreenRuntime(app, server, state, writer, readers, demo, own)
 
