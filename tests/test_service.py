@@ -265,3 +265,16 @@ def test_changing_the_action_opens_a_new_session_between_attempts(tmp_path):
     with pytest.raises(Exception, match="unknown action"):
         svc.set_action("cartwheel")
     conn.close()
+
+
+def test_a_short_lesson_day_saves_everything_and_memory_stays_flat(tmp_path):
+    from edge.service import lessonday
+
+    r = lessonday.run(0.2, lesson_min=6.0, break_min=2.0, attempts=2, seed=3, workdir=tmp_path, log=lambda *a: None)
+    c = r["counters"]
+    assert r["problems"] == []
+    assert c["attempts_detected"] >= 10
+    assert c["attempts_saved"] == c["attempts_detected"] and c["attempts_not_saved"] == 0
+    assert r["kiosk_saved_events"] == c["attempts_saved"]  # the kiosk, over HTTP, was told of every save
+    assert c["guidance_written"] + c["guidance_skipped"] + c["guidance_failed"] == c["attempts_saved"]
+    assert r["growth_mb"] < 50

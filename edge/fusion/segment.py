@@ -110,6 +110,7 @@ SG_WINDOW = 9
 COMPLETED_STATUS = 2  # edge.fusion.complete.COMPLETED
 COMPLETED_WEIGHT = 0.25
 START_LAG = 1
+HIP_L, HIP_R = joint_index("left_hip"), joint_index("right_hip")
 
 
 @dataclass
@@ -144,10 +145,10 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[int(np.searchsorted(c, 0.5 * c[-1]))])
 
 
-def _deriv_weights(window: int = SG_WINDOW, order: int = 2) -> np.ndarray:
+def _deriv_weights(window: int = SG_WINDOW, order: int = 2, deriv: int = 1) -> np.ndarray:
     from scipy.signal import savgol_coeffs
 
-    return savgol_coeffs(window, order, deriv=1, use="dot")
+    return savgol_coeffs(window, order, deriv=deriv, use="dot")
 
 
 def fit_boundary(x: np.ndarray, weights: np.ndarray, grid: np.ndarray, direction: int) -> tuple[float, np.ndarray]:
@@ -194,6 +195,24 @@ def model_activity(coef: np.ndarray, spec_w: np.ndarray, t0: float, frames: np.n
     return (speed * w[None, :]).sum(axis=1) / max(w.sum(), 1e-12)
 
 
+@dataclass
+class _Candidate:
+    """A move under way: its onset (stream frame), the pose before it (primary angles (n,), deg)
+    and hip x (m), its farthest distance from that pose so far (deg, ``AttemptSegmenter._dist``),
+    its angular path (deg: activity over the noise floor, integrated), the current pause (frames,
+    from ``quiet_at``) and the last frame with the person seen."""
+
+    on_at: int
+    start_pose: np.ndarray
+    start_hip: float
+    floor: float = 0.0
+    on: float = ON_DEG_S
+    far: float = 0.0
+    path: float = 0.0
+    quiet: int = 0
+    quiet_at: int | None = None
+
+
 class AttemptSegmenter:
     """Cut a skeleton stream into attempts of one action (definition in the module docstring).
 
@@ -203,11 +222,26 @@ class AttemptSegmenter:
     the inverse of its own noise variance (learnt from the stream: median |second difference| over
     the last ``floor_s`` seconds), so a badly seen or folded angle (a straight knee) cannot drown
     the others. The activity's noise floor (25th percentile over ``floor_s``) sets the thresholds.
-    A move starts after ``hold_s`` of rest; it ends at the first stretch of ``rest_s`` below
-    ``on_deg_s`` (raised over the noise floor), unless it moves again within the merge window
-    (``merge_s`` once the move has lasted half the spec's longest ``typical_duration_s``,
-    ``merge_short_s`` before). Both ends are then placed by a least-squares fit of the move leaving
-    / reaching rest (``fit_boundary``) and the truth's definition applied to the fitted model.
+
+    A *candidate* starts when the primary joints move after ``hold_s`` of rest. Each time they have
+    then been quiet (below ``on_deg_s``, raised over the noise floor) for ``rest_s``, the quiet
+    pose decides what the candidate was (see :class:`_Candidate` for the measures):
+
+    - on-the-spot actions (spec ``direction_of_travel: none``): the pose is back, i.e. nearer the
+      candidate's start pose than ``back_share`` x its largest excursion -> an attempt if its
+      angular path is at least ``min_path_deg``, else a fidget (dropped); a pause far from the
+      start pose (a held follow-through, the bottom of a squat) -> the attempt goes on;
+    - travelling actions: the hips have moved ``travel_m`` along +x -> an attempt (it ended on
+      landing); back without travelling -> dropped;
+    - either kind: a move from the previous attempt's end pose to its start pose (putting the
+      ball back at the chest, standing up after a landing) is a reset -> dropped; a candidate of
+      less than ``tiny_path_deg`` is dropped at once.
+
+    A pause that lasts ``long_quiet_s`` ends whatever is under way (an attempt if it qualifies);
+    one that never pauses within twice the spec's longest ``typical_duration_s`` is dropped. The
+    ends are then placed by a least-squares fit of the move reaching rest (``fit_boundary``) and
+    the truth's definition applied to the fitted model; the start one frame before the confirmed
+    onset (``_refine_start``).
     """
 
     def __init__(
@@ -219,8 +253,13 @@ class AttemptSegmenter:
         still_deg_s: float = STILL_DEG_S,
         hold_s: float = HOLD_S,
         rest_s: float = REST_S,
-        merge_s: float = 0.15,
-        merge_short_s: float = 0.6,
+        back_share: float = 0.5,
+        travel_m: float = 0.5,
+        min_path_deg: float = 50.0,
+        reset_tol_deg: float = 10.0,
+        long_quiet_s: float = 2.0,
+        far_min_deg: float = 10.0,
+        confirm_s: float = 0.4,
         floor_s: float = 4.0,
         pad_frames: int = 0,
     ):
@@ -229,32 +268,39 @@ class AttemptSegmenter:
         self.spec = spec
         self.fps = float(fps)
         self.idx, self.w = primary_angles(spec)
+        self.travels = spec.direction_of_travel != "none"
         self.on_deg_s = float(on_deg_s)
         self.still_deg_s = float(still_deg_s)
         self.hold = max(3, int(round(hold_s * fps)) - SG_WINDOW // 2)
         self.rest = max(2, int(round(rest_s * fps)))
-        self.merge = max(0, int(round(merge_s * fps)))
-        self.merge_short = max(1, int(round(merge_short_s * fps)))
-        self.typical_frames = int(0.5 * spec.typical_duration_s[1] * fps)
+        self.back_share = float(back_share)
+        self.travel_m = float(travel_m)
+        self.min_path = float(min_path_deg)
+        self.reset_tol = float(reset_tol_deg)
+        self.long_quiet = max(self.rest + 1, int(round(long_quiet_s * fps)))
+        self.far_min = float(far_min_deg)
+        self.confirm = max(1, int(round(confirm_s * fps)))
         self.floor_n = max(10, int(round(floor_s * fps)))
         lo, hi = spec.typical_duration_s
         self.min_frames = max(3, int(0.75 * lo * fps))
         self.max_frames = int(2.0 * hi * fps) + 2 * self.hold
         self.pad = int(pad_frames)
         self._dw = _deriv_weights()
+        self._sw = _deriv_weights(deriv=0)
         self._half = SG_WINDOW // 2
         self._frames: list = []
         self._angles: list[np.ndarray] = []
         self._wconf: list[np.ndarray] = []
+        self._hip_x: list[float] = []
         self._d2: list[np.ndarray] = []
         self._act: list[float] = []
+        self._smooth: list[np.ndarray] = []  # Savitzky-Golay smoothed primary angles, same frames as _act
         self._offset = 0  # stream index of self._frames[0]
         self._state = "idle"
-        self._on_at: int | None = None
+        self._cand: _Candidate | None = None
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None  # (start pose, end pose) of the last attempt
         self._run = 0
-        self._quiet = 0
         self._rest = 0
-        self._end_at: int | None = None
         self._count = 0
 
     # -- public ------------------------------------------------------------------------------
@@ -264,11 +310,12 @@ class AttemptSegmenter:
         return self._state == "moving"
 
     def push(self, frame) -> list[Attempt]:
-        self._frames.append(frame)
+        """Add one frame; returns the attempts that ended with it (usually none)."""
         j = np.asarray(frame.joints, dtype=np.float64)
         c = np.asarray(frame.confidence, dtype=np.float64)
         if j.shape != (17, 3) or c.shape != (17,):
             raise ValueError(f"a frame needs joints (17, 3) and confidence (17,), got {j.shape} and {c.shape}.")
+        self._frames.append(frame)
         ang = angle_series(j[None], self.idx)[0]
         status = getattr(frame, "status", None)
         if status is not None:  # keypoints placed by the body model count less than measured ones
@@ -277,6 +324,7 @@ class AttemptSegmenter:
         conf = np.where(np.isfinite(ang), conf, 0.0)
         self._angles.append(ang)
         self._wconf.append(conf * self.w)
+        self._hip_x.append(0.5 * float(j[HIP_L, 0] + j[HIP_R, 0]))
         if len(self._angles) >= 3:
             a3 = self._angles[-3:]
             self._d2.append(np.abs(a3[1] - 0.5 * (a3[0] + a3[2])))
@@ -284,23 +332,29 @@ class AttemptSegmenter:
         n = len(self._frames)
         k = n - 1 - self._half  # the frame whose activity is now computable
         if k >= self._half:
-            self._act.append(self._activity_at(k))
+            act, sm = self._activity_at(k)
+            self._act.append(act)
+            self._smooth.append(sm)
             out += self._step(self._offset + len(self._act) - 1)
         elif k >= 0:
             self._act.append(np.nan)
+            self._smooth.append(np.full(self.idx.shape[0], np.nan))
         self._trim()
         return out
 
     def flush(self) -> list[Attempt]:
+        """End of the stream: the attempt under way, if it qualifies as one so far."""
         out: list[Attempt] = []
-        if self._state == "moving" and self._on_at is not None:
+        cand = self._cand
+        if self._state == "moving" and cand is not None:
             last = self._offset + len(self._frames) - 1
-            end = self._end_at if self._end_at is not None else last
-            att = self._make(self._on_at, end, refine_end=self._end_at is not None)
-            if att is not None:
-                out.append(att)
-        self._state = "idle"
-        self._on_at = self._end_at = None
+            quiet_at = cand.quiet_at if cand.quiet_at is not None else last
+            verdict = self._judge(cand, quiet_at, last, final=True)
+            if verdict == "attempt":
+                att = self._make(cand.on_at, quiet_at, refine_end=cand.quiet_at is not None)
+                if att is not None:
+                    out.append(att)
+        self._reset()
         return out
 
     # -- internals ---------------------------------------------------------------------------
@@ -314,38 +368,59 @@ class AttemptSegmenter:
         sd = np.where(np.isfinite(med), 1.4826 * med / np.sqrt(1.5), 5.0)
         return np.maximum(sd, 0.5) ** 2
 
-    def _activity_at(self, k: int) -> float:
+    def _activity_at(self, k: int) -> tuple[float, np.ndarray]:
+        """Activity (deg/s) at stream-buffer frame k and the smoothed primary angles (n,) there."""
         a = np.stack(self._angles[k - self._half : k + self._half + 1])  # (window, n)
+        sm = self._sw @ a
         wc = np.stack(self._wconf[k - self._half : k + self._half + 1]).min(axis=0) / self._noise_var()
         good = np.isfinite(a).all(axis=0) & (wc > 0)
         if not good.any():
-            return np.nan
+            return np.nan, sm
         speed = np.abs(self._dw @ a[:, good]) * self.fps
-        return float((speed * wc[good]).sum() / wc[good].sum())
+        return float((speed * wc[good]).sum() / wc[good].sum()), sm
 
     def _floor(self) -> float:
         a = np.asarray(self._act[-self.floor_n :], dtype=np.float64)
         a = a[np.isfinite(a)]
         return float(np.percentile(a, 25)) if a.size >= 10 else 0.0
 
-    def _thresholds(self) -> tuple[float, float]:
-        f = self._floor()
-        return max(self.on_deg_s, 2.0 * f + 8.0), max(self.on_deg_s, 2.0 * f + 8.0)
+    def _threshold(self) -> float:
+        return max(self.on_deg_s, 2.0 * self._floor() + 8.0)
 
     def _reset(self) -> None:
         self._state = "idle"
-        self._on_at = self._end_at = None
-        self._run = self._rest = self._quiet = 0
+        self._cand = None
+        self._run = self._rest = 0
+
+    def _pose(self, lo: int, hi: int) -> tuple[np.ndarray, float]:
+        """Median primary angles (n,) and hip x (m) over stream frames [lo, hi] (NaN where unseen)."""
+        lo, hi = max(lo, self._offset), min(hi, self._offset + len(self._frames) - 1)
+        if hi < lo:
+            return np.full(self.idx.shape[0], np.nan), np.nan
+        a = np.stack(self._angles[lo - self._offset : hi - self._offset + 1])
+        x = np.asarray(self._hip_x[lo - self._offset : hi - self._offset + 1])
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return np.nanmedian(a, axis=0), float(np.nanmedian(x)) if np.isfinite(x).any() else np.nan
+
+    def _dist(self, p: np.ndarray, q: np.ndarray) -> float:
+        """Spec-weighted mean absolute difference (deg) of two primary-angle poses; NaN if none comparable."""
+        ok = np.isfinite(p) & np.isfinite(q)
+        if not ok.any():
+            return np.nan
+        return float((self.w[ok] * np.abs(p[ok] - q[ok])).sum() / self.w[ok].sum())
 
     def _step(self, s: int) -> list[Attempt]:
         """Advance the state machine with the activity of stream frame s."""
         a = self._act[s - self._offset]
-        on, quiet = self._thresholds()
-        out: list[Attempt] = []
         if self._state == "idle":
+            on = self._threshold()
             if not np.isfinite(a):  # nobody (well) in view: an attempt cannot start from here
                 self._rest, self._run = 0, 0
-                return out
+                return []
             if a >= on:
                 self._run += 1
             else:
@@ -354,32 +429,72 @@ class AttemptSegmenter:
                 self._run = 0
                 self._rest += 1
             if self._run >= 3 and self._rest >= self.hold:
+                on_at = s - self._run + 1
+                pose, hip = self._pose(on_at - self._rest, on_at - 1)
+                self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), on=on)
                 self._state = "moving"
-                self._on_at = s - self._run + 1
-                self._quiet = 0
-                self._end_at = None
-            return out
-        if not np.isfinite(a):
+            return []
+        cand = self._cand
+        seen = np.isfinite(a)
+        if not seen:
             a = 0.0
-        if a < quiet:
-            self._quiet += 1
-            if self._quiet == self.rest and self._end_at is None:
-                self._end_at = s - self.rest + 1
+        cand.path += max(a - cand.floor, 0.0) / self.fps
+        d = self._dist(self._smooth[s - self._offset], cand.start_pose)
+        if np.isfinite(d):
+            cand.far = max(cand.far, d)
+        if a < cand.on:
+            cand.quiet += 1
+            if cand.quiet == 1:
+                cand.quiet_at = s
         else:
-            self._quiet = 0
-            if self._end_at is not None:
-                self._end_at = None  # it moves again within the merge window: same attempt
-        if self._end_at is not None:
-            wait = self.merge if self._end_at - self._on_at >= self.typical_frames else self.merge_short
-            if s - self._end_at - self.rest + 1 >= wait:
-                att = self._make(self._on_at, self._end_at)
-                if att is not None:
-                    out.append(att)
-                self._reset()
-                self._rest = self._quiet
-        elif self._on_at is not None and s - self._on_at > self.max_frames:
-            self._reset()  # never still again within the longest attempt: not an attempt
+            cand.quiet = 0
+            cand.quiet_at = None
+        verdict = None
+        if s - cand.on_at == self.confirm and cand.far < self.far_min:
+            verdict = "noise"  # the pose has not left the rest pose: noise, not a move
+        elif cand.quiet == self.rest or cand.quiet == self.long_quiet:
+            verdict = self._judge(cand, cand.quiet_at, s, final=cand.quiet >= self.long_quiet)
+        elif cand.quiet == 0 and s - cand.on_at > self.max_frames:
+            verdict = "drop"  # never still again within the longest attempt: not an attempt
+        if verdict is None:
+            return []
+        out: list[Attempt] = []
+        if verdict == "attempt":
+            att = self._make(cand.on_at, cand.quiet_at)
+            if att is not None:
+                out.append(att)
+                end_pose, _ = self._pose(cand.quiet_at, s)
+                self._prev = (cand.start_pose, end_pose)
+        quiet = self.hold if verdict == "noise" else cand.quiet
+        self._reset()
+        self._rest = quiet
         return out
+
+    def _judge(self, cand: "_Candidate", e: int, s: int, final: bool) -> str | None:
+        """What the candidate is at the pause [e, s]: 'attempt', 'drop' or None (it goes on)."""
+        pose, hip = self._pose(e, s)
+        if not np.isfinite(pose).any():  # the person left: judge on what was seen
+            final = True
+        big = cand.path >= self.min_path
+        d0 = self._dist(pose, cand.start_pose)
+        back = bool(np.isfinite(d0) and d0 <= self.back_share * cand.far)
+        moved = bool(np.isfinite(hip) and np.isfinite(cand.start_hip) and hip - cand.start_hip >= self.travel_m)
+        if self.travels and moved and big:
+            return "attempt"
+        if not self.travels and back and big:
+            return "attempt"
+        if self._prev is not None:  # from the last attempt's end pose back to its start pose
+            ps, pe = self._prev
+            tol = max(0.5 * self._dist(ps, pe), self.reset_tol)
+            if self._dist(cand.start_pose, pe) < tol and self._dist(pose, ps) < tol:
+                return "drop"
+        if back:
+            return "drop"
+        if final:
+            if self.travels:
+                return "attempt" if moved and big else "drop"
+            return "attempt" if big else "drop"
+        return None
 
     def _window(self, lo: int, hi: int) -> tuple[np.ndarray, int]:
         lo = max(lo, self._offset)
@@ -432,18 +547,21 @@ class AttemptSegmenter:
 
     def _trim(self) -> None:
         keep = self.max_frames + self.floor_n + 4 * SG_WINDOW
-        if self._state == "moving" and self._on_at is not None:
-            keep = max(keep, self._offset + len(self._frames) - self._on_at + 2 * SG_WINDOW + 20)
+        if self._state == "moving" and self._cand is not None:
+            keep = max(keep, self._offset + len(self._frames) - self._cand.on_at + 2 * SG_WINDOW + 20)
         drop = len(self._frames) - keep
         if drop > 0:
             del self._frames[:drop]
             del self._angles[:drop]
             del self._wconf[:drop]
+            del self._hip_x[:drop]
             del self._act[:drop]
+            del self._smooth[:drop]
             self._offset += drop
         extra = len(self._d2) - self.floor_n
         if extra > 0:
             del self._d2[:extra]
+
 
 
 def sliding_windows(n_frames: int, window: int = 90, stride: int = 30) -> list[tuple[int, int]]:

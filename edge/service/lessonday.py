@@ -4,7 +4,8 @@ The real service objects run in this process: ``RealtimeService`` (segmentation,
 KISMAM, SQLite store, guidance with the configured local model unless ``--no-guidance``) and the
 screen's web server with one kiosk following ``/api/events`` over HTTP. The class is
 ``SimClassSource`` at skeleton level: lessons of ``--lesson-min`` minutes with students taking
-turns (``--attempts`` attempts each, 15-45 s between students), ``--break-min`` minute breaks
+turns (``--attempts`` attempts each, 15-45 s between students; guidance by the configured engine,
+or llama.cpp on ``--gguf``), ``--break-min`` minute breaks
 with an empty scene, ``--hours`` hours of stream in all, fed as fast as the loop takes it (the
 capture queue blocks instead of dropping, so every simulated frame is processed).
 
@@ -29,7 +30,8 @@ from pathlib import Path
 
 
 def run(hours: float, *, lesson_min: float = 45.0, break_min: float = 10.0, attempts: int = 2, seed: int = 1,
-        guidance: bool = True, action: str = "standing_long_jump", workdir: Path, log=print) -> dict:  # fmt: skip
+        guidance: bool = True, action: str = "standing_long_jump", gguf: Path | None = None, workdir: Path,
+        log=print) -> dict:  # fmt: skip
     from edge.config import FieldCoachConfig
     from edge.service.metrics import ServiceMetrics, rss_mb
     from edge.service.powercut import SavedListener, free_port
@@ -43,6 +45,8 @@ def run(hours: float, *, lesson_min: float = 45.0, break_min: float = 10.0, atte
     lesson_s, break_s = lesson_min * 60.0, break_min * 60.0
     n_lessons = max(1, int(round(hours * 3600.0 / (lesson_s + break_s))))
     config = FieldCoachConfig(action=action)
+    if gguf is not None:  # let llama.cpp word the guidance (checked; the composer when rejected)
+        config = config.model_copy(update={"guide": config.guide.model_copy(update={"model_path": Path(gguf)})})
     db = workdir / "fieldcoach.db"
     conn = connect(db)
     state = ScreenState()
@@ -123,10 +127,12 @@ def main(argv=None) -> int:
     p.add_argument("--action", default="standing_long_jump")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-guidance", action="store_true")
+    p.add_argument("--gguf", default=None, help="a GGUF model for llama.cpp guidance (default: the configuration's)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fieldcoach-lessonday-") as tmp:
         r = run(args.hours, lesson_min=args.lesson_min, break_min=args.break_min, attempts=args.attempts,
-                seed=args.seed, guidance=not args.no_guidance, action=args.action, workdir=Path(tmp))  # fmt: skip
+                seed=args.seed, guidance=not args.no_guidance, action=args.action, gguf=args.gguf,
+                workdir=Path(tmp))  # fmt: skip
     c, lat = r["counters"], r["latency_ms"]
     e2s = lat["end_to_screen_ms"]
     print(f"machine: {os.uname().machine}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}")

@@ -192,6 +192,7 @@ class RealtimeService:
         self._moving = False
         self._analysing = 0
         self._phase: tuple | None = None
+        self._phase_lock = threading.Lock()
         self.source_ended = threading.Event()
         self.on_saved: Callable[[int, int | None, dict], None] | None = None  # (key, attempt id, report)
         self.on_guidance: Callable[[int, dict | None], None] | None = None
@@ -591,12 +592,14 @@ class RealtimeService:
             log.info("retention: %s", r)
 
     def _set_phase(self, detail: str | None = None) -> None:
-        phase = "recording" if self._moving else "analysing" if self._analysing else "waiting"
-        if phase == "recording" and self._next is not None:
-            detail = self._next.label
-        if (phase, detail) != self._phase:
-            self._phase = (phase, detail)
-            self.state.set_phase(phase, detail)
+        """Publish waiting / recording (who) / analysing (whose attempt) when it changes."""
+        with self._phase_lock:  # the process and analysis threads both call this
+            phase = "recording" if self._moving else "analysing" if self._analysing else "waiting"
+            if phase == "recording" and self._next is not None:
+                detail = self._next.label
+            if (phase, detail) != self._phase:
+                self._phase = (phase, detail)
+                self.state.set_phase(phase, detail)
 
     # ---------------------------------------------------------------- 4. guidance
 
