@@ -259,6 +259,14 @@ class AttemptSegmenter:
         reset_tol_deg: float = 10.0,
         long_quiet_s: float = 2.0,
         far_min_deg: float = 10.0,
+        debias: float = 0.0,
+        quiet_deg_s: float = ON_DEG_S,
+        start_fit: float = 0.0,
+        sf_before: int = 15,
+        sf_after: int = 6,
+        sf_grid: int = 10,
+        var_ref: float = 4.0,
+        var_pow: float = 1.0,
         confirm_s: float = 0.4,
         floor_s: float = 4.0,
         pad_frames: int = 0,
@@ -279,6 +287,12 @@ class AttemptSegmenter:
         self.reset_tol = float(reset_tol_deg)
         self.long_quiet = max(self.rest + 1, int(round(long_quiet_s * fps)))
         self.far_min = float(far_min_deg)
+        self.debias = float(debias)
+        self.quiet_deg_s = float(quiet_deg_s)
+        self.start_fit = bool(start_fit)
+        self.sf_before, self.sf_after, self.sf_grid = int(sf_before), int(sf_after), int(sf_grid)
+        self.var_ref = float(var_ref)
+        self.var_pow = float(var_pow)
         self.confirm = max(1, int(round(confirm_s * fps)))
         self.floor_n = max(10, int(round(floor_s * fps)))
         lo, hi = spec.typical_duration_s
@@ -287,6 +301,7 @@ class AttemptSegmenter:
         self.pad = int(pad_frames)
         self._dw = _deriv_weights()
         self._sw = _deriv_weights(deriv=0)
+        self._dw_norm = float(np.sqrt((self._dw**2).sum()))
         self._half = SG_WINDOW // 2
         self._frames: list = []
         self._angles: list[np.ndarray] = []
@@ -372,11 +387,19 @@ class AttemptSegmenter:
         """Activity (deg/s) at stream-buffer frame k and the smoothed primary angles (n,) there."""
         a = np.stack(self._angles[k - self._half : k + self._half + 1])  # (window, n)
         sm = self._sw @ a
-        wc = np.stack(self._wconf[k - self._half : k + self._half + 1]).min(axis=0) / self._noise_var()
+        var = self._noise_var()
+        wc = np.stack(self._wconf[k - self._half : k + self._half + 1]).min(axis=0)
+        if self.debias:
+            wc = wc / np.maximum(var / self.var_ref, 1.0) ** self.var_pow
+        else:
+            wc = wc / var
         good = np.isfinite(a).all(axis=0) & (wc > 0)
         if not good.any():
             return np.nan, sm
         speed = np.abs(self._dw @ a[:, good]) * self.fps
+        if self.debias:
+            sd = self.debias * np.sqrt(var[good]) * self._dw_norm * self.fps
+            speed = np.sqrt(np.maximum(speed**2 - sd**2, 0.0))
         return float((speed * wc[good]).sum() / wc[good].sum()), sm
 
     def _floor(self) -> float:
@@ -423,15 +446,13 @@ class AttemptSegmenter:
                 return []
             if a >= on:
                 self._run += 1
-            else:
-                if self._run:
-                    self._rest = 0  # a twitch that did not last: the rest starts again
+            else:  # a twitch too short to confirm counts as rest (a longer one becomes a candidate)
+                self._rest += self._run + 1
                 self._run = 0
-                self._rest += 1
             if self._run >= 3 and self._rest >= self.hold:
                 on_at = s - self._run + 1
                 pose, hip = self._pose(on_at - self._rest, on_at - 1)
-                self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), on=on)
+                self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), on=max(on, self.quiet_deg_s))
                 self._state = "moving"
             return []
         cand = self._cand
@@ -506,7 +527,61 @@ class AttemptSegmenter:
         sees a move from rest one frame early; measured on simulated sessions the run begins one frame
         after the truth's last still frame (a least-squares onset fit on the smoothed fused stream
         was biased early by its slow drift and is not used here)."""
-        return max(k_on - START_LAG, self._offset)
+        if self.start_fit >= 4 and self._cand is not None:
+            lo = max(k_on - 10, self._offset + self._half)
+            hi = min(k_on + 25, self._offset + len(self._smooth) - 1)
+            sm = np.stack(self._smooth[lo - self._offset : hi - self._offset + 1])
+            D = np.array([self._dist(p, self._cand.start_pose) for p in sm])
+            kk = np.arange(lo, hi + 1, dtype=np.float64)
+            ok = np.isfinite(D) & (D >= self.sf_before) & (D <= self.sf_grid)
+            # only the first rise: frames up to the first exceedance of the upper level
+            over = np.nonzero(np.isfinite(D) & (D > self.sf_grid))[0]
+            if over.size:
+                ok[over[0]:] = False
+            if ok.sum() >= 3:
+                slope, icpt = np.polyfit(kk[ok], np.cbrt(D[ok]), 1)
+                if slope > 0:
+                    t0 = -icpt / slope
+                    t0 = min(max(t0, k_on - 10.0), float(k_on))
+                    return max(int(np.floor(t0 + self.sf_after / 10)), self._offset)
+            return max(k_on - START_LAG, self._offset)
+        if self.start_fit >= 3:
+            n = self.sf_grid
+            a = np.asarray(self._act[k_on - self._offset : k_on - self._offset + n], dtype=np.float64)
+            ok = np.isfinite(a)
+            if ok.sum() >= 3:
+                kk = np.arange(n)[ok]
+                r = np.sqrt(np.maximum(a[ok] - (self._cand.floor if self._cand is not None else 0.0) * self.sf_before / 10, 0.0))
+                slope, icpt = np.polyfit(kk, r, 1)
+                if slope > 0:
+                    t0 = -icpt / slope
+                    t0 = min(max(t0, -8.0), 0.0)
+                    return max(int(np.floor(k_on + t0 + self.sf_after / 10)), self._offset)
+            return max(k_on - START_LAG, self._offset)
+        if self.start_fit >= 2:
+            lo = max(k_on - self.sf_grid, self._offset + self._half)
+            a = np.asarray(self._act[lo - self._offset : k_on - self._offset + 1], dtype=np.float64)
+            a = np.where(np.isfinite(a), a, np.inf)
+            k = len(a) - 1
+            while k > 0 and a[k - 1] < a[k]:
+                k -= 1
+            return max(lo + k + self.sf_after, self._offset)
+        if not self.start_fit:
+            return max(k_on - START_LAG, self._offset)
+        x, lo = self._window(k_on - self.sf_before, k_on + self.sf_after)
+        var = self._noise_var()
+        w = np.nanmean(np.stack(self._wconf[lo - self._offset : lo - self._offset + len(x)]), axis=0) / var
+        grid = np.arange(max(k_on - self.sf_grid - lo, 2), k_on + 1 - lo + 0.01, 0.25)
+        if grid.size == 0:
+            return max(k_on - START_LAG, self._offset)
+        t0, coef = fit_boundary(x, w, grid, +1)
+        frames = np.arange(0, len(x))
+        act = model_activity(coef, self.w, t0, frames, +1, self.fps)
+        on = np.nonzero(act >= self.on_deg_s)[0]
+        k20 = on[0] if on.size else len(x) - 1
+        still = np.nonzero(act[: k20 + 1] < self.still_deg_s)[0]
+        k = still[-1] if still.size else int(np.floor(t0))
+        return int(lo + k)
 
     def _refine_end(self, k_end: int) -> int:
         x, lo = self._window(k_end - 14, k_end + self.rest)

@@ -69,7 +69,7 @@ def run(args) -> int:
     from edge.actions.spec import ACTION_IDS
     from edge.cli import UserError
     from edge.fusion.loop import pose_model_for
-    from edge.service.health import check_models
+    from edge.service.health import check_models, slot_reference_dir
     from edge.service.metrics import ServiceMetrics
     from edge.service.notify import Notifier
     from edge.service.realtime import SKELETON_KINDS, RealtimeService, ServiceOptions
@@ -109,7 +109,10 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     state = ScreenState()
     metrics = ServiceMetrics()
-    refs = ReferenceLibrary(references_dir(args))
+    refs_dir = slot_reference_dir(config.paths.models_dir) if args.references is None else None
+    refs_dir = refs_dir or references_dir(args)
+    log.info("references: %s", refs_dir)
+    refs = ReferenceLibrary(refs_dir)
     options = ServiceOptions(kind=args.source, class_name=args.class_name, students=args.students, speed=args.speed,
                              guidance=not args.no_guidance, loop_source=args.loop)  # fmt: skip
     pose_factory = None
@@ -139,7 +142,7 @@ def run(args) -> int:
 
     try:
         rt = ScreenRuntime.open(db, settings, config, state=state, writer=conn, control=service, health=health,
-                                metrics=metrics.snapshot, references_dir=references_dir(args))  # fmt: skip
+                                metrics=metrics.snapshot, references_dir=refs_dir)  # fmt: skip
     except OSError as e:
         conn.close()
         raise UserError(f"cannot listen on {settings.bind}:{settings.port} ({e.strerror}).") from None

@@ -41,6 +41,17 @@ def models_version(models_dir: Path) -> str:
         raise OtaError(f"the models' manifest {manifest} cannot be read ({e}).") from None
 
 
+def slot_reference_dir(models_dir) -> Path | None:
+    """The MotionDTW templates and normal ranges that came in the same update bundle as the
+    scorers (``<slot>/reference``), or None for models outside a slot (the shipped references)."""
+    from edge.score.attach import resolve_models_dir
+
+    d = resolve_models_dir(models_dir).parent
+    if (d / MANIFEST_FILE).is_file() and (d / "reference").is_dir():
+        return d / "reference"
+    return None
+
+
 def check_models(models_dir, actions) -> ModelsCheck:
     """Load the scorer of each action (``Scorer.load`` runs its golden samples) and read the version."""
     from edge.score.attach import get_scorer, resolve_models_dir

@@ -170,7 +170,10 @@ class RealtimeService:
         self._open_source = open_source
         self._pose_factory = pose_factory
         quiet = config.model_copy(update={"guidance_in_analyze": False})
-        self.analyze = analyze or (lambda seq, action: _analyze(seq, action, quiet))
+        from edge.service.health import slot_reference_dir
+
+        self.reference_dir = slot_reference_dir(config.paths.models_dir)
+        self.analyze = analyze or (lambda seq, action: _analyze(seq, action, quiet, self.reference_dir))
         self.guide = guide or (lambda report, on_token: _guide(report, config, on_token))
         self.references = references
         self.models_version = models_version
@@ -659,10 +662,10 @@ def _models_status(report: dict, version: str | None) -> dict:
     return {**models_status(report), "bundle": version or "unknown"}
 
 
-def _analyze(seq, action: str, config: FieldCoachConfig) -> dict:
+def _analyze(seq, action: str, config: FieldCoachConfig, reference_dir) -> dict:
     from edge.analyze import analyze_sequence
 
-    return analyze_sequence(seq, action, config)
+    return analyze_sequence(seq, action, config, reference_dir)
 
 
 def _guide(report: dict, config: FieldCoachConfig, on_token) -> dict | None:
