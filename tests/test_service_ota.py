@@ -33,10 +33,14 @@ def _bundle(tmp: Path, key: Path, version: str):
                         private_key_path=key, created=1_790_000_000).tar_path  # fmt: skip
 
 
-def _health(port: int) -> dict:
+def _get(port: int, path: str) -> dict:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+    with opener.open(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return json.loads(r.read())
+
+
+def _health(port: int) -> dict:
+    return _get(port, "/health")
 
 
 class _Service:
@@ -99,6 +103,9 @@ def test_a_good_bundle_switches_the_running_service_without_losing_an_attempt(tm
                               app_version="0.1.0", hooks=hooks)  # fmt: skip
         assert result.version == "1.1.0"
         assert _health(port)["models_version"] == "1.1.0"
+        settings = _get(port, "/api/settings")  # the kiosk's Settings screen
+        assert settings["update"]["state"] == "models 1.1.0"
+        assert "previous: 1.0.0" in settings["update"]["detail"]
         svc.wait_saved(2)
     finally:
         svc.stop()

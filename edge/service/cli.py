@@ -69,7 +69,7 @@ def run(args) -> int:
     from edge.actions.spec import ACTION_IDS
     from edge.cli import UserError
     from edge.fusion.loop import pose_model_for
-    from edge.service.health import check_models, slot_reference_dir
+    from edge.service.health import check_models, slot_reference_dir, update_status
     from edge.service.metrics import ServiceMetrics
     from edge.service.notify import Notifier
     from edge.service.realtime import SKELETON_KINDS, RealtimeService, ServiceOptions
@@ -126,7 +126,7 @@ def run(args) -> int:
         conn.close()
         raise
     state.set_status(models={"bundle": models.version, "loaded": models.loaded, "problems": models.problems},
-                     update={"state": "idle", "detail": "updates are checked by fieldcoach-update.timer"})  # fmt: skip
+                     update=update_status(config.paths.data_dir))  # fmt: skip
     if not args.no_warmup:
         notifier.status("warming up the analysis")
         try:

@@ -71,3 +71,22 @@ def check_models(models_dir, actions) -> ModelsCheck:
         else:
             check.loaded.append(action)
     return check
+
+
+def update_status(data_dir) -> dict:
+    """What the Settings screen says about model updates: the active and previous slot and the last
+    update operation (``edge.ota``'s slot state, read only), or that models come with the app."""
+    from edge.ota.slots import SlotStore
+
+    try:
+        st = SlotStore(data_dir).status()
+    except (OSError, OtaError, ValueError) as e:
+        return {"state": "unknown", "detail": f"the update state cannot be read ({e})"}
+    active, other = st["active"], st["inactive"]
+    if active is None:
+        return {"state": "no update installed", "detail": "the models shipped with the app are in use"}
+    detail = f"previous: {other['version']} ({other['status']})" if other else "no previous models"
+    if st["history"]:
+        last = st["history"][-1]
+        detail += f"; last {last['operation']} {'ok' if last['ok'] else 'FAILED'}: {last['message']}"
+    return {"state": f"models {active['version']}", "detail": detail}
