@@ -186,7 +186,6 @@ class RealtimeService:
         self._captures = _Queue(self.options.capture_queue, droppable=_is_capture)
         self._attempts = _Queue(None)  # attempts are student data: never dropped
         self._guidance = _Queue(self.options.guidance_queue or None, droppable=lambda item: item is not _END)
-        self._guiding = False
         self._threads: dict[str, threading.Thread] = {}
         self._beats: dict[str, float] = {}
         self._finished: set[str] = set()
@@ -255,11 +254,11 @@ class RealtimeService:
         return not any(t.is_alive() for t in self._threads.values())
 
     def wait_idle(self, timeout: float) -> bool:
-        """Tests and scripts: wait until the source ended and every queue is empty."""
+        """Scripts and tests: wait until a finite source has ended and the end marker has passed
+        through every thread (each attempt analysed, saved and its guidance written)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.source_ended.is_set() and "process" in self._finished and not len(self._attempts) \
-                    and not self._analysing and not len(self._guidance) and not self._guiding:
+            if self.source_ended.is_set() and {"process", "analysis", "guidance"} <= self._finished:
                 return True
             time.sleep(0.05)
         return False
@@ -615,7 +614,6 @@ class RealtimeService:
             if item is _END:
                 return
             key, attempt_id, report = item
-            self._guiding = True
             t0 = time.monotonic()
 
             def on_token(token: str, key=key) -> None:
@@ -640,7 +638,6 @@ class RealtimeService:
                     log.error("guidance of attempt %d not stored: %s", attempt_id, e)
             if self.on_guidance is not None:
                 self.on_guidance(key, g)
-            self._guiding = False
 
 
 def _is_capture(item) -> bool:
