@@ -3,6 +3,7 @@ stopping mid-attempt, changing the action, and guidance stored after the attempt
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -96,8 +97,10 @@ def test_pacer_plays_stream_time_at_the_asked_speed():
 # ---------------------------------------------------------------- the loop
 
 
-def _fake_guide(calls):
+def _fake_guide(calls, nice=None):
     def guide(report, on_token):
+        if nice is not None:
+            nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         words = ["Bend", " your", " knees."]
         for w in words:
             on_token(w)
@@ -124,7 +127,8 @@ def test_the_loop_saves_every_detected_attempt_and_stores_guidance_after(tmp_pat
         sources.append(SimClassSource(action, 11, attempts_per_turn=2, turns=2, wait_s=(2.0, 3.0)))
         return sources[-1]
 
-    svc, conn, state = _service(tmp_path, open_, guide=_fake_guide(calls))
+    nice: list = []
+    svc, conn, state = _service(tmp_path, open_, guide=_fake_guide(calls, nice))
     sub = state.subscribe(0.0)
     assert sub.next(0.1)[0][0] == "snapshot"  # a subscriber starts with the whole state
     svc.start()
@@ -156,6 +160,9 @@ def test_the_loop_saves_every_detected_attempt_and_stores_guidance_after(tmp_pat
     assert kinds.index("attempt") < kinds.index("saved")
     assert ("guidance_done", last_key) in [(k, d.get("key")) for k, d in events if k == "guidance_done"]
     assert "recording" in [d["phase"] for k, d in events if k == "phase"]
+    # the guidance (the local model) runs below the scoring's CPU priority
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert nice and all(n == min(19, base + 10) for n in nice)
     lat = svc.metrics.snapshot()["latency_ms"]
     assert lat["end_to_screen_ms"]["n"] == len(rows) and lat["end_to_saved_ms"]["n"] == len(rows)
     conn.close()

@@ -4,8 +4,9 @@ A bone is a pair of keypoints at a fixed distance: limbs and trunk sides, the sa
 links (ear-eye, eye-nose) and the four widths (shoulders, hips, ears, eyes). Each is the median
 (refreshed every 10 new measurements) of its last ``history`` reliable measurements (both ends lifted from their own depth, confident);
 a width only counts when the pair lies mostly across the line of sight (a side view cannot
-measure it). Until a bone has ``min_samples`` measurements it is a prior: a ratio to the trunk
-side (hip to shoulder) from standard proportions of standing height H (Winter 2009, Fig. 4.1:
+measure it). Until a bone has ``min_samples`` measurements it is a prior: its share of the
+standing height H (``stature``: the median of what the learnt trunk and limb bones imply) from
+standard proportions (Winter 2009, Fig. 4.1:
 trunk side 0.292 H, upper arm 0.186 H, forearm 0.146 H, thigh 0.245 H, shank 0.246 H; COCO
 keypoint widths: shoulders 0.21 H, hips 0.115 H; face: ears 0.09 H, eyes 0.038 H, ear-eye
 0.058 H, eye-nose 0.032 H), with a 1.65 m student as the last resort.
@@ -35,6 +36,8 @@ BONES: dict[str, tuple[tuple[int, int], ...]] = {
     "eyes": ((J.LEFT_EYE, J.RIGHT_EYE),),
 }
 WIDTHS = ("shoulders", "hips", "ears", "eyes")
+#: The long sided bones that give the stature (the face links are too short to measure well).
+SIDED = ("trunk", "upper_arm", "forearm", "thigh", "shank")
 _H = {"trunk": 0.292, "upper_arm": 0.186, "forearm": 0.146, "thigh": 0.245, "shank": 0.246, "ear_eye": 0.058,
       "eye_nose": 0.032, "shoulders": 0.21, "hips": 0.115, "ears": 0.09, "eyes": 0.038}
 PRIOR_RATIO = {k: v / _H["trunk"] for k, v in _H.items()}
@@ -67,10 +70,25 @@ class BodyModel:
         if len(obs) >= self.min_samples:
             value = float(np.median(obs))
         else:
-            trunk = self._obs["trunk"]
-            base = float(np.median(trunk)) if len(trunk) >= 5 else _H["trunk"] * DEFAULT_HEIGHT_M
-            value = PRIOR_RATIO[name] * base if name != "trunk" else base
+            value = _H[name] * self.stature()
         self._cache[name] = value
+        return value
+
+    def stature(self) -> float:
+        """Standing height H (m) implied by the learnt segments: the median over the sided bones
+        with ``min_samples`` measurements of length / (Winter's share of H); with none, the trunk
+        side from 5 measurements; else ``DEFAULT_HEIGHT_M``. One segment's share of H varies by a
+        few per cent between people, so several of them give the widths' priors a steadier base."""
+        if "_stature" in self._cache:
+            return self._cache["_stature"]
+        est = [float(np.median(self._obs[k])) / _H[k] for k in SIDED if len(self._obs[k]) >= self.min_samples]
+        if est:
+            value = float(np.median(est))
+        elif len(self._obs["trunk"]) >= 5:
+            value = float(np.median(self._obs["trunk"])) / _H["trunk"]
+        else:
+            value = DEFAULT_HEIGHT_M
+        self._cache["_stature"] = value
         return value
 
     def observe(self, points: np.ndarray, reliable: np.ndarray, widths: bool = True) -> None:
@@ -99,5 +117,6 @@ class BodyModel:
                 obs.append(length)
                 if len(obs) <= self.min_samples or len(obs) % 10 == 0:  # medians move slowly: refresh every 10
                     self._cache.pop(name, None)
-                    if name == "trunk":  # the priors scale with the trunk
-                        self._cache = {k: v for k, v in self._cache.items() if self.n_samples(k) >= self.min_samples}
+                    if name in SIDED:  # the priors scale with the stature these bones give
+                        self._cache = {k: v for k, v in self._cache.items()
+                                       if k != "_stature" and self.n_samples(k) >= self.min_samples}

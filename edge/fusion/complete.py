@@ -71,6 +71,9 @@ def _plan(near: str | None) -> list[tuple[int, list[tuple[int, str, str]]]]:
         (N["elbow"], [(N["shoulder"], "upper_arm", "limb")]),
         (N["wrist"], [(N["elbow"], "forearm", "limb")]),
         (N["hip"], [(N["shoulder"], "trunk", "limb")]),
+        (N["ear"], []),  # the head early: it can hide a far arm (hands behind the head)
+        (N["eye"], [(N["ear"], "ear_eye", "limb")]),
+        (nose, [(N["eye"], "eye_nose", "limb")]),
         (F["shoulder"], [(N["shoulder"], "shoulders", far)]),
         (F["hip"], [(N["hip"], "hips", far), (F["shoulder"], "trunk", "limb")]),
         (N["knee"], [(N["hip"], "thigh", "limb")]),
@@ -79,16 +82,18 @@ def _plan(near: str | None) -> list[tuple[int, list[tuple[int, str, str]]]]:
         (F["wrist"], [(F["elbow"], "forearm", "limb")]),
         (F["knee"], [(F["hip"], "thigh", "limb")]),
         (F["ankle"], [(F["knee"], "shank", "limb")]),
-        (N["ear"], []),
-        (N["eye"], [(N["ear"], "ear_eye", "limb")]),
-        (nose, [(N["eye"], "eye_nose", "limb")]),
         (F["ear"], [(N["ear"], "ears", far)]),
         (F["eye"], [(N["eye"], "eyes", far), (F["ear"], "ear_eye", "limb")]),
     ]
 
 
-#: Body segments that can hide a keypoint: (a, b, radius m); 17 = mid-hip, 18 = mid-shoulder.
-_MID_HIP, _MID_SHOULDER = 17, 18
+#: Body segments that can hide a keypoint: (a, b, radius m); 17 = mid-hip, 18 = mid-shoulder,
+#: 19 / 20 = left / right skull point (``HEAD_AT`` of the way from that ear to the nose: the skull
+#: is a ball around the ear-to-skull-point segment, reaching back behind the ear and forward to
+#: about the face, not in front of it, so a hand in front of the face still sees its own depth).
+_MID_HIP, _MID_SHOULDER, _HEAD_L, _HEAD_R = 17, 18, 19, 20
+HEAD_AT = 0.3
+_N_EXT = 21
 _SEGMENTS: tuple[tuple[int, int, float], ...] = tuple(
     (int(a), int(b), r)
     for a, b, r in (
@@ -105,15 +110,21 @@ _SEGMENTS: tuple[tuple[int, int, float], ...] = tuple(
         (J.RIGHT_HIP, J.RIGHT_KNEE, 0.065),
         (J.LEFT_KNEE, J.LEFT_ANKLE, 0.05),
         (J.RIGHT_KNEE, J.RIGHT_ANKLE, 0.05),
+        (J.LEFT_EAR, _HEAD_L, 0.075),  # the head
+        (J.RIGHT_EAR, _HEAD_R, 0.075),
     )
 )
 _SEG_A = np.array([s[0] for s in _SEGMENTS], dtype=np.int64)
 _SEG_B = np.array([s[1] for s in _SEGMENTS], dtype=np.int64)
 _SEG_R = np.array([s[2] for s in _SEGMENTS])
 _TRUNK = {int(J.LEFT_HIP), int(J.RIGHT_HIP), int(J.LEFT_SHOULDER), int(J.RIGHT_SHOULDER)}
-#: Segments that contain a joint (its own body parts cannot hide it); the trunk core belongs to the trunk joints.
+_FACE = {int(J.NOSE), int(J.LEFT_EYE), int(J.RIGHT_EYE), int(J.LEFT_EAR), int(J.RIGHT_EAR)}
+_HEAD_SEGMENTS = {k for k, s in enumerate(_SEGMENTS) if s[1] in (_HEAD_L, _HEAD_R)}
+#: Segments that contain a joint (its own body parts cannot hide it); the trunk core belongs to
+#: the trunk joints, the head to the five face keypoints.
 _OWN = [
-    np.array([k for k, s in enumerate(_SEGMENTS) if j in s[:2] or (j in _TRUNK and k == 0)], dtype=np.int64)
+    np.array([k for k, s in enumerate(_SEGMENTS)
+              if j in s[:2] or (j in _TRUNK and k == 0) or (j in _FACE and k in _HEAD_SEGMENTS)], dtype=np.int64)
     for j in range(17)
 ]
 
@@ -147,10 +158,12 @@ def _occupied_kernel(point, ext, seg_a, seg_b, seg_r, own, margin):  # pragma: n
 
 
 def _extended(placed: np.ndarray) -> np.ndarray:
-    ext = np.empty((19, 3))
+    ext = np.empty((_N_EXT, 3))
     ext[:17] = placed
     ext[_MID_HIP] = 0.5 * (placed[J.LEFT_HIP] + placed[J.RIGHT_HIP])
     ext[_MID_SHOULDER] = 0.5 * (placed[J.LEFT_SHOULDER] + placed[J.RIGHT_SHOULDER])
+    ext[_HEAD_L] = placed[J.LEFT_EAR] + HEAD_AT * (placed[J.NOSE] - placed[J.LEFT_EAR])
+    ext[_HEAD_R] = placed[J.RIGHT_EAR] + HEAD_AT * (placed[J.NOSE] - placed[J.RIGHT_EAR])
     return ext
 
 
@@ -251,6 +264,7 @@ def complete(
     min_conf: float = 0.05,
     raw_conf: float = 0.3,
     tol_m: float = 0.06,
+    front_tol_m: float = 0.02,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Points (17, 3) (depth frame, NaN = missing) and status (17,) int for every keypoint (rules in the module docstring).
 
@@ -266,15 +280,23 @@ def complete(
     raw_ok = has_ray & np.isfinite(lift.lam_raw) & (conf >= raw_conf)
     norms = np.linalg.norm(np.where(np.isfinite(rays), rays, 0.0), axis=1)
 
-    ext = np.full((19, 3), np.nan)  # placed points plus the trunk's mid points, for occupied()
+    ext = np.full((_N_EXT, 3), np.nan)  # placed points plus the trunk's mid points and the skull, for occupied()
+
+    # a joint centre lies behind the surface its ray hits first (its own skin, or what hides it)
+    behind = np.where(raw_ok & np.isfinite(lift.lam_surface), lift.lam_surface - front_tol_m / np.maximum(norms, 1e-9), -np.inf)
 
     def put(j: int, value: float, st: int) -> None:
+        if st == COMPLETED:
+            value = max(value, behind[j])
         lam[j], status[j] = value, st
         placed[j] = o + value * rays[j]
         ext[j] = placed[j]
         if j in _TRUNK:
             ext[_MID_HIP] = 0.5 * (placed[J.LEFT_HIP] + placed[J.RIGHT_HIP])
             ext[_MID_SHOULDER] = 0.5 * (placed[J.LEFT_SHOULDER] + placed[J.RIGHT_SHOULDER])
+        if j in _FACE:
+            ext[_HEAD_L] = placed[J.LEFT_EAR] + HEAD_AT * (placed[J.NOSE] - placed[J.LEFT_EAR])
+            ext[_HEAD_R] = placed[J.RIGHT_EAR] + HEAD_AT * (placed[J.NOSE] - placed[J.RIGHT_EAR])
 
     surface = o[None, :] + lift.lam_surface[:, None] * rays
     for child, options in _plan(near):
@@ -283,6 +305,7 @@ def complete(
         raw = lift.lam_raw[child] if raw_ok[child] else None
         if raw is not None and _occupied_kernel(surface[child], ext, _SEG_A, _SEG_B, _SEG_R, _OWN_MASK[child], 0.015):
             raw = None  # its depth sample is the skin of another body part in front of it
+            behind[child] = lift.lam_raw[child]  # ... so the joint is behind that skin by at least its own radius
         option = next(((p, b, k) for p, b, k in options if status[p] != MISSING), None)
         if option is None:
             if raw is not None:
@@ -339,6 +362,8 @@ def complete(
             continue
         if target is not None:
             pick = int(np.argmin(np.abs(cand - target)))
+            if cand[pick] < behind[child] <= cand[1 - pick]:
+                pick = 1 - pick  # the nearer candidate would lie in front of the surface seen there
         else:
             gap = np.abs(o[2] + cand * d[2] - p[2])
             pick = int(np.argmin(gap))

@@ -6,7 +6,11 @@ starts there is looked up in the frames still waiting; if it ends within ``max_g
 cubic spline (``cubic_spline``: not-a-knot end conditions like scipy's ``CubicSpline``, which
 the tests compare it with; a parabola with three knots, a straight line with two)
 through up to ``context`` good frames on each side fills the whole run, in time (seconds), and
-the filled joints get confidence ``FILLED_CONFIDENCE``. Longer gaps, or gaps at the ends of the
+the filled joints get confidence ``FILLED_CONFIDENCE``. Only measured joints are knots: a filled
+value (confidence 0.5) is never used to fill the next gap, so errors cannot compound along a
+joint that flickers in and out; a spline that overshoots its knots' range by more than
+``OVERSHOOT_M`` (sparse knots with a step between them) gives way to the straight line between
+the gap's two bracketing knots. Longer gaps, or gaps at the ends of the
 stream without good frames on both sides, are left as they were: measured with their low
 confidence, or NaN with confidence 0 (DESIGN.md's contract for an unseen joint).
 """
@@ -20,6 +24,9 @@ import numpy as np
 
 THRESHOLD = 0.5
 FILLED_CONFIDENCE = 0.5
+#: A spline that leaves its knots' range by more than this (m) is replaced by the straight line
+#: between the gap's two bracketing knots.
+OVERSHOOT_M = 0.05
 
 
 @dataclass
@@ -30,7 +37,7 @@ class Frame:
     joints: np.ndarray
     confidence: np.ndarray
     extra: dict
-    good: np.ndarray | None = None  # (17,) bool: confidence >= 0.5 and finite (set by GapFiller)
+    good: np.ndarray | None = None  # (17,) bool: measured with confidence >= 0.5 (set by GapFiller.push)
 
 
 def _good(f: Frame) -> np.ndarray:
@@ -53,6 +60,8 @@ class GapFiller:
         self.filled = 0
 
     def push(self, frame: Frame) -> list[Frame]:
+        frame.good = None
+        _good(frame)  # decided on the measurement: a joint filled later never becomes a knot
         self._queue.append(frame)
         out = []
         while len(self._queue) > self.delay:
@@ -99,7 +108,11 @@ class GapFiller:
         t = np.array([f.t for f in knots])
         y = np.stack([f.joints[j] for f in knots])
         gap = list(q)[:end]
-        values = cubic_spline(t, y, np.array([f.t for f in gap]))
+        at = np.array([f.t for f in gap])
+        values = cubic_spline(t, y, at)
+        lo, hi = y.min(axis=0) - OVERSHOOT_M, y.max(axis=0) + OVERSHOOT_M
+        if ((values < lo) | (values > hi)).any():  # inconsistent knots (an outlier, a step): the straight line
+            values = cubic_spline(t[len(before) - 1 : len(before) + 1], y[len(before) - 1 : len(before) + 1], at)
         for f, v in zip(gap, values):
             f.joints[j] = v
             f.confidence[j] = FILLED_CONFIDENCE

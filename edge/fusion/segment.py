@@ -16,9 +16,21 @@ What an attempt is (read from the action spec, the same for every action):
 On a clean (noise-free) motion :func:`movement_bounds` applies exactly this definition; the
 simulator uses it for the ground truth. On the fused stream, :class:`AttemptSegmenter` looks for
 the same frames: activity from a 9-frame Savitzky-Golay derivative with each angle weighted by its
-inverse noise variance, thresholds raised over the stream's noise floor, and the end placed by a
-least-squares fit of the move reaching rest (:func:`fit_boundary`) with the definition applied to
-the fitted model.
+inverse noise variance; a move starts a *candidate*, and each pause of the candidate is judged
+from the pose it pauses in, with what the spec says about the action (``direction_of_travel``):
+an on-the-spot attempt is over when the body is back near the pose it started from (a held
+follow-through or the bottom of a squat is far from it: the attempt goes on); a travelling one
+once the hips have moved forward (the jump ended on landing; the later stand-up is no attempt);
+a move from the last attempt's end pose back to its start pose (ball back to the chest, standing
+up) is a reset, and a move that comes back having covered little angle a fidget: both dropped.
+The end is then placed by a least-squares fit of the move reaching rest (:func:`fit_boundary`)
+with the definition applied to the fitted model.
+
+Known limit (measured on simulated sessions, see ``edge.fusion.bench``): the definition is still
+knife-edged where a small settling move after the main one peaks near ``on_deg_s`` (about 1 in 5
+free throws: the legs straighten at 22-29 deg/s after the arm has come down, 6-8 frames after
+the activity first fell below 20 deg/s). Whether that bump counts moves the true end by ~9
+frames, and on the fused stream (noise floor 5-15 deg/s) it cannot be seen.
 
 ``sliding_windows`` is the other mode: fixed 90-frame windows (paper Sec. 7: 90-frame samples).
 """
@@ -37,6 +49,8 @@ STILL_DEG_S = 2.0
 ON_DEG_S = 20.0
 HOLD_S = 0.4
 REST_S = 0.3
+QUIET_DEG_S = 40.0
+BACK_SHARE = 0.8
 
 
 # --- angles and activity -----------------------------------------------------------------------
@@ -195,18 +209,28 @@ def model_activity(coef: np.ndarray, spec_w: np.ndarray, t0: float, frames: np.n
     return (speed * w[None, :]).sum(axis=1) / max(w.sum(), 1e-12)
 
 
+def _nanmedian(a: np.ndarray) -> np.ndarray:
+    """Column medians (n,) of a (m, n) over its finite values; NaN for a column with none."""
+    out = np.full(a.shape[1], np.nan)
+    for i in range(a.shape[1]):
+        v = a[np.isfinite(a[:, i]), i]
+        if v.size:
+            out[i] = np.median(v)
+    return out
+
+
 @dataclass
 class _Candidate:
     """A move under way: its onset (stream frame), the pose before it (primary angles (n,), deg)
-    and hip x (m), its farthest distance from that pose so far (deg, ``AttemptSegmenter._dist``),
-    its angular path (deg: activity over the noise floor, integrated), the current pause (frames,
-    from ``quiet_at``) and the last frame with the person seen."""
+    and hip x (m), the noise floor and quiet threshold (deg/s) when it started, its farthest
+    distance from the start pose so far (deg, ``AttemptSegmenter._dist``), its angular path (deg:
+    activity over the floor, integrated) and the current pause (frames, from ``quiet_at``)."""
 
     on_at: int
     start_pose: np.ndarray
     start_hip: float
     floor: float = 0.0
-    on: float = ON_DEG_S
+    quiet_below: float = QUIET_DEG_S
     far: float = 0.0
     path: float = 0.0
     quiet: int = 0
@@ -223,25 +247,30 @@ class AttemptSegmenter:
     the last ``floor_s`` seconds), so a badly seen or folded angle (a straight knee) cannot drown
     the others. The activity's noise floor (25th percentile over ``floor_s``) sets the thresholds.
 
-    A *candidate* starts when the primary joints move after ``hold_s`` of rest. Each time they have
-    then been quiet (below ``on_deg_s``, raised over the noise floor) for ``rest_s``, the quiet
-    pose decides what the candidate was (see :class:`_Candidate` for the measures):
+    A *candidate* starts when the activity stays over the threshold (``on_deg_s``, raised over
+    the noise floor) for 3 frames after ``hold_s`` of rest (a shorter twitch counts as rest); if
+    its pose has not left the rest pose by ``far_min_deg`` within ``confirm_s``, it was noise and
+    is forgotten. Each time the candidate has been quiet (activity below ``quiet_deg_s``: fusion
+    errors wobble the angles at up to 30-40 deg/s, so the pause is found with a higher threshold
+    and the end then placed by the fit) for ``rest_s``, the pose of the pause decides (poses are
+    median primary angles; distances spec-weighted mean absolute angle differences, deg):
 
-    - on-the-spot actions (spec ``direction_of_travel: none``): the pose is back, i.e. nearer the
-      candidate's start pose than ``back_share`` x its largest excursion -> an attempt if its
-      angular path is at least ``min_path_deg``, else a fidget (dropped); a pause far from the
-      start pose (a held follow-through, the bottom of a squat) -> the attempt goes on;
-    - travelling actions: the hips have moved ``travel_m`` along +x -> an attempt (it ended on
-      landing); back without travelling -> dropped;
-    - either kind: a move from the previous attempt's end pose to its start pose (putting the
-      ball back at the chest, standing up after a landing) is a reset -> dropped; a candidate of
-      less than ``tiny_path_deg`` is dropped at once.
+    - travelling action (spec ``direction_of_travel`` not "none"), hips ``travel_m`` further along
+      +x than before the move and an angular path (activity over the floor, integrated) of at
+      least ``min_path_deg`` -> an attempt (it ended on landing);
+    - on-the-spot action, pose within ``back_share`` x the candidate's largest excursion of its
+      start pose and the path long enough -> an attempt; a pause far from the start pose (a held
+      follow-through, the bottom of a squat, the crouch before a take-off) -> it goes on;
+    - a move from the previous attempt's end pose to its start pose (within ``reset_tol_deg`` or
+      half their distance: the ball back to the chest, standing up after a landing) -> a reset,
+      dropped; back without a long enough path (or, travelling, without travel) -> dropped.
 
-    A pause that lasts ``long_quiet_s`` ends whatever is under way (an attempt if it qualifies);
-    one that never pauses within twice the spec's longest ``typical_duration_s`` is dropped. The
-    ends are then placed by a least-squares fit of the move reaching rest (``fit_boundary``) and
-    the truth's definition applied to the fitted model; the start one frame before the confirmed
-    onset (``_refine_start``).
+    A pause of ``long_quiet_s``, or the person leaving the view, ends whatever is under way (an
+    attempt if it qualifies); a candidate that never pauses within twice the spec's longest
+    ``typical_duration_s`` is dropped. An attempt is emitted ``rest_s`` + 4 frames after its
+    end. Its end is placed by a least-squares fit of the move reaching rest (``fit_boundary``)
+    and the truth's definition applied to the fitted model; its start one frame before the
+    confirmed onset (``_refine_start``).
     """
 
     def __init__(
@@ -253,26 +282,23 @@ class AttemptSegmenter:
         still_deg_s: float = STILL_DEG_S,
         hold_s: float = HOLD_S,
         rest_s: float = REST_S,
-        back_share: float = 0.5,
+        back_share: float = BACK_SHARE,
         travel_m: float = 0.5,
         min_path_deg: float = 50.0,
         reset_tol_deg: float = 10.0,
         long_quiet_s: float = 2.0,
         far_min_deg: float = 10.0,
-        debias: float = 0.0,
-        quiet_deg_s: float = ON_DEG_S,
-        start_fit: float = 0.0,
-        sf_before: int = 15,
-        sf_after: int = 6,
-        sf_grid: int = 10,
-        var_ref: float = 4.0,
-        var_pow: float = 1.0,
+        quiet_deg_s: float = QUIET_DEG_S,
         confirm_s: float = 0.4,
         floor_s: float = 4.0,
         pad_frames: int = 0,
     ):
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}.")
+        if not 0 < back_share <= 1:
+            raise ValueError(f"back_share must be in (0, 1], got {back_share}.")
+        if min(on_deg_s, quiet_deg_s, rest_s, long_quiet_s, confirm_s) <= 0:
+            raise ValueError("thresholds and durations must be positive.")
         self.spec = spec
         self.fps = float(fps)
         self.idx, self.w = primary_angles(spec)
@@ -287,12 +313,7 @@ class AttemptSegmenter:
         self.reset_tol = float(reset_tol_deg)
         self.long_quiet = max(self.rest + 1, int(round(long_quiet_s * fps)))
         self.far_min = float(far_min_deg)
-        self.debias = float(debias)
         self.quiet_deg_s = float(quiet_deg_s)
-        self.start_fit = bool(start_fit)
-        self.sf_before, self.sf_after, self.sf_grid = int(sf_before), int(sf_after), int(sf_grid)
-        self.var_ref = float(var_ref)
-        self.var_pow = float(var_pow)
         self.confirm = max(1, int(round(confirm_s * fps)))
         self.floor_n = max(10, int(round(floor_s * fps)))
         lo, hi = spec.typical_duration_s
@@ -301,7 +322,6 @@ class AttemptSegmenter:
         self.pad = int(pad_frames)
         self._dw = _deriv_weights()
         self._sw = _deriv_weights(deriv=0)
-        self._dw_norm = float(np.sqrt((self._dw**2).sum()))
         self._half = SG_WINDOW // 2
         self._frames: list = []
         self._angles: list[np.ndarray] = []
@@ -321,7 +341,7 @@ class AttemptSegmenter:
     # -- public ------------------------------------------------------------------------------
     @property
     def moving(self) -> bool:
-        """True while an attempt is under way (started, not yet ended)."""
+        """True while a move is under way that may be an attempt (started, not yet judged)."""
         return self._state == "moving"
 
     def push(self, frame) -> list[Attempt]:
@@ -387,19 +407,11 @@ class AttemptSegmenter:
         """Activity (deg/s) at stream-buffer frame k and the smoothed primary angles (n,) there."""
         a = np.stack(self._angles[k - self._half : k + self._half + 1])  # (window, n)
         sm = self._sw @ a
-        var = self._noise_var()
-        wc = np.stack(self._wconf[k - self._half : k + self._half + 1]).min(axis=0)
-        if self.debias:
-            wc = wc / np.maximum(var / self.var_ref, 1.0) ** self.var_pow
-        else:
-            wc = wc / var
+        wc = np.stack(self._wconf[k - self._half : k + self._half + 1]).min(axis=0) / self._noise_var()
         good = np.isfinite(a).all(axis=0) & (wc > 0)
         if not good.any():
             return np.nan, sm
         speed = np.abs(self._dw @ a[:, good]) * self.fps
-        if self.debias:
-            sd = self.debias * np.sqrt(var[good]) * self._dw_norm * self.fps
-            speed = np.sqrt(np.maximum(speed**2 - sd**2, 0.0))
         return float((speed * wc[good]).sum() / wc[good].sum()), sm
 
     def _floor(self) -> float:
@@ -416,18 +428,13 @@ class AttemptSegmenter:
         self._run = self._rest = 0
 
     def _pose(self, lo: int, hi: int) -> tuple[np.ndarray, float]:
-        """Median primary angles (n,) and hip x (m) over stream frames [lo, hi] (NaN where unseen)."""
+        """Median primary angles (n,) (deg) and hip x (m) over stream frames [lo, hi] (NaN where unseen)."""
         lo, hi = max(lo, self._offset), min(hi, self._offset + len(self._frames) - 1)
         if hi < lo:
             return np.full(self.idx.shape[0], np.nan), np.nan
         a = np.stack(self._angles[lo - self._offset : hi - self._offset + 1])
         x = np.asarray(self._hip_x[lo - self._offset : hi - self._offset + 1])
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return np.nanmedian(a, axis=0), float(np.nanmedian(x)) if np.isfinite(x).any() else np.nan
+        return _nanmedian(a), float(_nanmedian(x[:, None])[0])
 
     def _dist(self, p: np.ndarray, q: np.ndarray) -> float:
         """Spec-weighted mean absolute difference (deg) of two primary-angle poses; NaN if none comparable."""
@@ -451,8 +458,8 @@ class AttemptSegmenter:
                 self._run = 0
             if self._run >= 3 and self._rest >= self.hold:
                 on_at = s - self._run + 1
-                pose, hip = self._pose(on_at - self._rest, on_at - 1)
-                self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), on=max(on, self.quiet_deg_s))
+                pose, hip = self._pose(on_at - min(self._rest, 2 * self.hold), on_at - 1)
+                self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), quiet_below=max(on, self.quiet_deg_s))
                 self._state = "moving"
             return []
         cand = self._cand
@@ -463,7 +470,7 @@ class AttemptSegmenter:
         d = self._dist(self._smooth[s - self._offset], cand.start_pose)
         if np.isfinite(d):
             cand.far = max(cand.far, d)
-        if a < cand.on:
+        if a < cand.quiet_below:
             cand.quiet += 1
             if cand.quiet == 1:
                 cand.quiet_at = s
@@ -527,61 +534,7 @@ class AttemptSegmenter:
         sees a move from rest one frame early; measured on simulated sessions the run begins one frame
         after the truth's last still frame (a least-squares onset fit on the smoothed fused stream
         was biased early by its slow drift and is not used here)."""
-        if self.start_fit >= 4 and self._cand is not None:
-            lo = max(k_on - 10, self._offset + self._half)
-            hi = min(k_on + 25, self._offset + len(self._smooth) - 1)
-            sm = np.stack(self._smooth[lo - self._offset : hi - self._offset + 1])
-            D = np.array([self._dist(p, self._cand.start_pose) for p in sm])
-            kk = np.arange(lo, hi + 1, dtype=np.float64)
-            ok = np.isfinite(D) & (D >= self.sf_before) & (D <= self.sf_grid)
-            # only the first rise: frames up to the first exceedance of the upper level
-            over = np.nonzero(np.isfinite(D) & (D > self.sf_grid))[0]
-            if over.size:
-                ok[over[0]:] = False
-            if ok.sum() >= 3:
-                slope, icpt = np.polyfit(kk[ok], np.cbrt(D[ok]), 1)
-                if slope > 0:
-                    t0 = -icpt / slope
-                    t0 = min(max(t0, k_on - 10.0), float(k_on))
-                    return max(int(np.floor(t0 + self.sf_after / 10)), self._offset)
-            return max(k_on - START_LAG, self._offset)
-        if self.start_fit >= 3:
-            n = self.sf_grid
-            a = np.asarray(self._act[k_on - self._offset : k_on - self._offset + n], dtype=np.float64)
-            ok = np.isfinite(a)
-            if ok.sum() >= 3:
-                kk = np.arange(n)[ok]
-                r = np.sqrt(np.maximum(a[ok] - (self._cand.floor if self._cand is not None else 0.0) * self.sf_before / 10, 0.0))
-                slope, icpt = np.polyfit(kk, r, 1)
-                if slope > 0:
-                    t0 = -icpt / slope
-                    t0 = min(max(t0, -8.0), 0.0)
-                    return max(int(np.floor(k_on + t0 + self.sf_after / 10)), self._offset)
-            return max(k_on - START_LAG, self._offset)
-        if self.start_fit >= 2:
-            lo = max(k_on - self.sf_grid, self._offset + self._half)
-            a = np.asarray(self._act[lo - self._offset : k_on - self._offset + 1], dtype=np.float64)
-            a = np.where(np.isfinite(a), a, np.inf)
-            k = len(a) - 1
-            while k > 0 and a[k - 1] < a[k]:
-                k -= 1
-            return max(lo + k + self.sf_after, self._offset)
-        if not self.start_fit:
-            return max(k_on - START_LAG, self._offset)
-        x, lo = self._window(k_on - self.sf_before, k_on + self.sf_after)
-        var = self._noise_var()
-        w = np.nanmean(np.stack(self._wconf[lo - self._offset : lo - self._offset + len(x)]), axis=0) / var
-        grid = np.arange(max(k_on - self.sf_grid - lo, 2), k_on + 1 - lo + 0.01, 0.25)
-        if grid.size == 0:
-            return max(k_on - START_LAG, self._offset)
-        t0, coef = fit_boundary(x, w, grid, +1)
-        frames = np.arange(0, len(x))
-        act = model_activity(coef, self.w, t0, frames, +1, self.fps)
-        on = np.nonzero(act >= self.on_deg_s)[0]
-        k20 = on[0] if on.size else len(x) - 1
-        still = np.nonzero(act[: k20 + 1] < self.still_deg_s)[0]
-        k = still[-1] if still.size else int(np.floor(t0))
-        return int(lo + k)
+        return max(k_on - START_LAG, self._offset)
 
     def _refine_end(self, k_end: int) -> int:
         x, lo = self._window(k_end - 14, k_end + self.rest)

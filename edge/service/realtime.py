@@ -26,6 +26,7 @@ died, or one whose heartbeat is older than ``heartbeat_timeout_s``.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -57,6 +58,7 @@ from edge.web.state import ScreenState
 log = logging.getLogger(__name__)
 
 SKELETON_KINDS = ("npz", "sim-class")
+GUIDANCE_NICE = 10
 _END = object()
 
 
@@ -606,6 +608,11 @@ class RealtimeService:
     # ---------------------------------------------------------------- 4. guidance
 
     def _guidance_loop(self) -> None:
+        # Guidance is best effort and the local model would take every core: run this thread (and
+        # the worker threads llama.cpp starts from it, which inherit it) at a lower CPU priority so
+        # that scoring the next attempt always comes first. Raising one's own nice needs no privilege.
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + GUIDANCE_NICE))
         while True:
             self._beat("guidance")
             item = self._guidance.get(0.5)
