@@ -181,14 +181,19 @@ def fit_boundary(x: np.ndarray, weights: np.ndarray, grid: np.ndarray, direction
     ok = np.isfinite(x)
     y = np.where(ok, x, 0.0)
     best = (np.inf, float(grid[0]), np.zeros((n, 3)))
+    use = (np.asarray(weights) > 0) & (ok.sum(axis=0) >= 5)
+    full = use & ok.all(axis=0)  # angles seen on every frame: one least-squares solve for all of them
     for t0 in grid:
         u = np.maximum(direction * (t - t0), 0.0)
         basis = np.stack([np.ones(m), u**3, u**4], axis=1)  # (m, 3)
         sse = 0.0
         coef = np.zeros((n, 3))
-        for i in range(n):
-            if weights[i] <= 0 or ok[:, i].sum() < 5:
-                continue
+        if full.any():
+            c, *_ = np.linalg.lstsq(basis, y[:, full], rcond=None)
+            r = y[:, full] - basis @ c
+            sse += float((np.asarray(weights)[full] * (r * r).sum(axis=0)).sum())
+            coef[full] = c.T
+        for i in np.nonzero(use & ~full)[0]:
             A, b = basis[ok[:, i]], y[ok[:, i], i]
             c, *_ = np.linalg.lstsq(A, b, rcond=None)
             r = b - A @ c
