@@ -379,3 +379,64 @@ def test_pipeline_stops_on_endless_backwards_timestamps():
     with pytest.raises(TimestampError, match="ran backwards"):
         for _ in range(40):
             pipe.process(caps[-2])
+
+
+# --- robustness of gap filling and completion (issue #3) ----------------------------------------------
+def test_gap_filler_falls_back_to_a_line_when_the_spline_overshoots():
+    # one good frame before a long gap, then a 15 cm step right after it: a not-a-knot cubic through
+    # (0 | 0, 0.15, 0.15, 0.15) swings far outside the knots; the fill must stay between them.
+    n = 60
+    traj = np.zeros((n, 3))
+    traj[26:] = 0.15
+    conf = np.ones(n)
+    conf[5:9] = 0.1
+    conf[10:25] = 0.1
+    frames = _frames(traj, conf)
+    for k in list(range(5, 9)) + list(range(10, 25)):
+        frames[k].joints[0] = np.nan
+    g = GapFiller(max_gap=15, context=4)
+    out = []
+    for f in frames:
+        out += g.push(f)
+    out += g.flush()
+    got = np.stack([f.joints[0] for f in out])
+    assert np.isfinite(got[10:25]).all()
+    assert np.abs(got[10:25]).max() < 1e-9  # the straight line between the two zeros that bracket the gap
+    assert all(out[k].confidence[0] == FILLED_CONFIDENCE for k in range(10, 25))
+
+
+def test_head_hides_a_hand_behind_it_but_not_one_in_front_of_the_face():
+    from edge.skeleton.joints import Joint as Jt
+
+    placed = np.full((17, 3), np.nan)
+    placed[Jt.RIGHT_EAR] = [0.0, 1.5, 3.0]
+    placed[Jt.NOSE] = [0.10, 1.48, 3.07]  # facing +x, the nose 7 cm deeper (on the midline)
+    skull_side = np.array([-0.03, 1.5, 2.99])  # skin just beside and behind the near ear
+    assert occupied(skull_side, int(Jt.RIGHT_WRIST), placed)
+    assert not occupied(skull_side, int(Jt.NOSE), placed)  # the head is the face keypoints' own part
+    hand_in_front = placed[Jt.NOSE] + np.array([0.12, 0.0, 0.0])
+    assert not occupied(hand_in_front, int(Jt.RIGHT_WRIST), placed)
+
+
+def test_body_model_priors_scale_with_the_stature_of_all_learnt_segments():
+    from edge.fusion.body import BodyModel
+    from edge.skeleton.joints import Joint as Jt
+
+    body = BodyModel(min_samples=5)
+    assert body.stature() == pytest.approx(1.65)
+    h = 1.80
+    pts = np.zeros((17, 3))
+    # a side view of the right side: a chain with Winter's proportions of 1.80 m
+    pts[Jt.RIGHT_SHOULDER] = [0, 1.45, 3.0]
+    pts[Jt.RIGHT_HIP] = pts[Jt.RIGHT_SHOULDER] - [0, 0.292 * h, 0]
+    pts[Jt.RIGHT_ELBOW] = pts[Jt.RIGHT_SHOULDER] - [0, 0.186 * h, 0]
+    pts[Jt.RIGHT_WRIST] = pts[Jt.RIGHT_ELBOW] + [0.146 * h, 0, 0]
+    pts[Jt.RIGHT_KNEE] = pts[Jt.RIGHT_HIP] - [0, 0.245 * h, 0]
+    pts[Jt.RIGHT_ANKLE] = pts[Jt.RIGHT_KNEE] - [0, 0.246 * h, 0]
+    reliable = np.zeros(17, bool)
+    reliable[[Jt.RIGHT_SHOULDER, Jt.RIGHT_HIP, Jt.RIGHT_ELBOW, Jt.RIGHT_WRIST, Jt.RIGHT_KNEE, Jt.RIGHT_ANKLE]] = True
+    for _ in range(6):
+        body.observe(pts, reliable, widths=False)
+    assert body.stature() == pytest.approx(h, rel=1e-6)
+    assert body.length("hips") == pytest.approx(0.115 * h, rel=1e-6)  # never seen across: the prior
+    assert body.length("thigh") == pytest.approx(0.245 * h, rel=1e-6)  # learnt

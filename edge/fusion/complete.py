@@ -5,21 +5,28 @@ ear and eye sit behind the near ones, and a far arm or leg often behind the trun
 sample is then the skin of whatever is in front - 10-30 cm too near. Each keypoint still has its
 2D line of sight, and its distance to an already placed neighbour is a known bone length
 (``BodyModel``), so it lies where its ray meets a sphere around that neighbour (two candidate
-depths, or none). Keypoints are placed in a fixed order from the near shoulder outwards
-(``_plan``), with these rules:
+depths, or none). Keypoints are placed in a fixed order from the near shoulder outwards, the
+near side's head before the far side (``_plan``), with these rules:
 
 - which side is near: the sign of the 2D cross product of the trunk (mid-hip -> mid-shoulder)
   and the face direction (mid-ear -> nose) in the image (standing or lying, facing right in the
   image, the right side is near), smoothed over frames; undecided when the face is frontal;
 - a keypoint's own depth is rejected when its surface sample lies on another body segment
-  already placed (``occupied``: within the segment's radius + 1.5 cm): something hides it;
+  already placed (``occupied``: within the segment's radius + 1.5 cm; the skull counts, so
+  hands behind the head are hidden): something hides it;
+- a joint centre is never in front of the first surface on its ray: a completed keypoint is
+  kept at least at its surface sample minus ``front_tol_m``, a hidden one at least its own
+  radius behind the skin that hides it; when its sagittal plane lies in front of that skin,
+  it takes the farther candidate (the plane assumption fails: a hand behind the head);
 - a far-side partner of a width (far shoulder from the near one, far hip, far ear, far eye) is
-  the farther candidate, or its own depth if that is at least as far;
+  the farther candidate, or its own depth if that is at least as far; when its ray misses the
+  sphere, the point on the ray nearest the partner moved one width along the left-right axis;
 - any other keypoint keeps its own depth when it lies between the two candidates (within
   ``tol_m``); otherwise it goes where its ray crosses its sagittal plane - the plane through its
   neighbour across the athlete's left-right axis (``lateral_axis``, averaged over frames by the
   pipeline); a far arm or leg uses the near one's sideways offset, mirrored (a symmetric stance);
-  a hip placed from a shoulder is moved in by half the shoulder-hip width difference. If that
+  a hip placed from a shoulder is moved in by half the shoulder-hip width difference, the nose
+  (from the near eye) by half the eyes' width, to the midline. If that
   crossing lies between the candidates it is used as is (the bone looks short: it points along
   the line of sight less than the sphere would say), else the nearer candidate; without an axis
   yet, the candidate at the neighbour's depth (continuity with the last frame breaks ties);
@@ -306,6 +313,9 @@ def complete(
         if raw is not None and _occupied_kernel(surface[child], ext, _SEG_A, _SEG_B, _SEG_R, _OWN_MASK[child], 0.015):
             raw = None  # its depth sample is the skin of another body part in front of it
             behind[child] = lift.lam_raw[child]  # ... so the joint is behind that skin by at least its own radius
+            hidden = True
+        else:
+            hidden = False
         option = next(((p, b, k) for p, b, k in options if status[p] != MISSING), None)
         if option is None:
             if raw is not None:
@@ -323,6 +333,9 @@ def complete(
                 put(child, raw, RAW)  # seen on its own, as far back as it should be
             elif roots is not None:
                 put(child, roots[1], COMPLETED)
+            elif lateral is not None:  # the ray misses the sphere: nearest to the partner moved across the body
+                q = p + length * lateral
+                put(child, -float(d @ (o - q)) / float(d @ d), COMPLETED)
             else:
                 put(child, closest, COMPLETED)
             continue
@@ -340,6 +353,8 @@ def complete(
                     plane += inset if child in (J.LEFT_HIP, J.RIGHT_HIP) else -inset
                     if near is not None and _side_of(child) != near:
                         plane -= 2 * (inset if child in (J.LEFT_HIP, J.RIGHT_HIP) else -inset)
+                if child == J.NOSE and near is not None:  # the nose is on the midline, half the eyes' width in
+                    plane += 0.5 * body.length("eyes")
                 mirror = _MIRROR.get(child) if near is not None else None
                 if mirror is not None:  # a far limb: the near limb's stance, mirrored
                     m, base = mirror
@@ -357,6 +372,9 @@ def complete(
         cand = np.array(roots)
         if target is None and abs(d[2]) > 1e-9:
             target = (p[2] - o[2]) / d[2]  # no body orientation yet: the parent's depth
+        if hidden and target is not None and target < behind[child] <= roots[1]:
+            put(child, float(roots[1]), COMPLETED)  # the plane lies in front of what hides the joint: the far candidate
+            continue
         if target is not None and roots[0] <= target <= roots[1]:
             put(child, float(target), COMPLETED)  # between the candidates: the bone looks short, stay in the plane
             continue
