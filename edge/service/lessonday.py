@@ -109,6 +109,7 @@ def run(hours: float, *, lesson_min: float = 45.0, break_min: float = 10.0, atte
         "acceleration": round(stream_h * 3600.0 / wall, 1) if wall else None,
         "counters": c,
         "kiosk_saved_events": len(kiosk.saved),
+        "true_attempts": sum(len(src.truth) for src in sources),
         "rss_warm_mb": round(warm, 1),
         "rss_end_mb": round(end_rss, 1),
         "rss_peak_mb": round(max([s[1] for s in samples] + [end_rss]), 1),
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
     e2s = lat["end_to_screen_ms"]
     print(f"machine: {os.uname().machine}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}")
     print(f"lesson day: {r['lessons']} lessons, {r['stream_hours']} h of stream in {r['wall_minutes']} min "
-          f"({r['acceleration']}x); {c['attempts_detected']} attempts detected, {c['attempts_saved']} saved, "
+          f"({r['acceleration']}x); {r['true_attempts']} simulated attempts, {c['attempts_detected']} detected, {c['attempts_saved']} saved, "
           f"{c['attempts_not_saved']} not saved, {c['analysis_failed']} not analysable; guidance {c['guidance_written']} "
           f"written, {c['guidance_skipped']} skipped; kiosk saw {r['kiosk_saved_events']} 'saved' events")  # fmt: skip
     print(f"memory: {r['rss_warm_mb']} MiB after the first lesson, {r['rss_end_mb']} MiB at the end "
