@@ -440,3 +440,24 @@ def test_body_model_priors_scale_with_the_stature_of_all_learnt_segments():
     assert body.stature() == pytest.approx(h, rel=1e-6)
     assert body.length("hips") == pytest.approx(0.115 * h, rel=1e-6)  # never seen across: the prior
     assert body.length("thigh") == pytest.approx(0.245 * h, rel=1e-6)  # learnt
+
+
+def test_pipeline_timing_lists_stay_bounded(monkeypatch):
+    """Hours on a live camera must not grow the per-capture timings without end."""
+    from edge.capture.sim_source import SimSource
+    from edge.fusion import pipeline as P
+    from edge.fusion.pose_sim import SimulatedPoseModel
+
+    def run() -> P.FusionStats:
+        src = SimSource("deep_squat", 4, rest_s=(0.3, 0.3), background_s=0.7)
+        pipe = P.FusionPipeline(src.calibration, SimulatedPoseModel(src))
+        for _ in range(45):
+            pipe.process(src.read())
+        return pipe.stats
+
+    timed = len(run().timings_ms)
+    assert timed > 10  # the unbounded run timed more captures than the window below holds
+    monkeypatch.setattr(P, "STATS_WINDOW", 10)
+    stats = run()
+    lengths = {len(stats.timings_ms), len(stats.cpu_ms), len(stats.pose_ms)}
+    assert len(lengths) == 1 and 5 <= lengths.pop() <= 10

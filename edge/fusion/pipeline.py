@@ -17,7 +17,7 @@ Output frames leave with a latency of ``gaps.delay + smooth.half`` frames (about
 timestamps are those of their depth frames. A depth frame whose timestamp does not increase is
 dropped and logged; a jump back of more than 1 s (the device restarted) flushes the delay lines
 and resets the clocks; ``sync.TimestampError`` ends a stream that keeps running backwards.
-``stats.timings_ms`` records the wall-clock fusion cost of every processed capture without the
+``stats.timings_ms`` records the wall-clock fusion cost of each processed capture (the last ``STATS_WINDOW``) without the
 pose model, ``stats.cpu_ms`` the same as CPU time of the calling thread (what the fusion itself
 costs when other processes compete for the cores).
 """
@@ -61,6 +61,10 @@ class FusionConfig:
     raw_conf: float = 0.3
     body_conf: float = 0.6
     max_wait_frames: int = 2
+
+
+#: Per-capture timings kept in ``FusionStats`` (about 1 h at 30 fps); older ones are dropped.
+STATS_WINDOW = 100_000
 
 
 @dataclass
@@ -171,6 +175,9 @@ class FusionPipeline:
         self.stats.timings_ms.append((time.perf_counter() - t_start - pose_s) * 1e3)
         self.stats.cpu_ms.append((time.thread_time() - c_start - pose_cpu) * 1e3)
         self.stats.pose_ms.append(pose_s * 1e3)
+        if len(self.stats.timings_ms) > STATS_WINDOW:  # hours on a live camera: keep the recent half
+            for lst in (self.stats.timings_ms, self.stats.cpu_ms, self.stats.pose_ms):
+                del lst[: -STATS_WINDOW // 2]
         return out
 
     def flush(self) -> list[SkeletonFrame]:
