@@ -359,7 +359,6 @@ def complete(
                 if mirror is not None:  # a far limb: the near limb's stance, mirrored
                     m, base = mirror
                     nb = _SIDE[near][base]
-                    fb = _SIDE["l" if near == "r" else "r"][base]
                     if np.isfinite(placed[m]).all() and np.isfinite(placed[nb]).all():
                         across = body.length("hips" if base == "hip" else "shoulders")
                         plane = float(placed[nb] @ lateral) + across - float((placed[m] - placed[nb]) @ lateral)

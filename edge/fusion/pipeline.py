@@ -33,7 +33,7 @@ import numpy as np
 from calibration.kinect import KinectCalibration, undistort_pixels
 from edge.capture.frames import Capture
 from edge.fusion.body import BodyModel
-from edge.fusion.complete import COMPLETED, MISSING, RAW, NearSide, complete, lateral_axis
+from edge.fusion.complete import MISSING, RAW, NearSide, complete, lateral_axis
 from edge.fusion.gaps import Frame, GapFiller
 from edge.fusion.gravity import GravityEstimator
 from edge.fusion.lift import Lifter
