@@ -38,7 +38,8 @@ import sys
 from pathlib import Path
 
 from calibration.ranges import RANGES_FILE, RangeBuildConfig, build_ranges, write_ranges
-from calibration.reference import MANIFEST_FILE, MANIFEST_FORMAT_VERSION, sha256_file
+from calibration.reference import MANIFEST_FILE, MANIFEST_FORMAT_VERSION
+from edge.checksum import file_sha256
 from calibration.templates import TemplateBuildConfig, build_templates, save_templates
 from edge.actions.spec import ACTION_IDS
 from edge.align import FeatureConfig, MotionDTWConfig
@@ -86,9 +87,9 @@ def build_reference(
             "range_seeds": range_blocks[action]["seeds"],
         }
         for p in paths:
-            files[p.name] = sha256_file(p)
+            files[p.name] = file_sha256(p)
     write_ranges(out / RANGES_FILE, range_blocks, ranges)
-    files[RANGES_FILE] = sha256_file(out / RANGES_FILE)
+    files[RANGES_FILE] = file_sha256(out / RANGES_FILE)
     manifest = {
         "format_version": MANIFEST_FORMAT_VERSION,
         "version": REFERENCE_VERSION,

@@ -16,7 +16,6 @@ result can name the exact references (``Reference.describe()``) and a changed fi
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,19 +23,13 @@ from pathlib import Path
 from calibration.ranges import RANGES_FILE, load_ranges
 from calibration.templates import ReferenceFileError, load_templates, read_versioned_json
 from edge.align import MotionDTWConfig, Template
+from edge.checksum import file_sha256
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT_VERSION = 1
 #: The bundle shipped with the code (repository root / models / reference).
 DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parent.parent / "models" / "reference"
 
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,7 @@ def _check_file(ref_dir: Path, name: str, manifest: dict) -> str:
         raise ReferenceFileError(f"{path} is not listed in the reference manifest.")
     if not path.is_file():
         raise ReferenceFileError(f"reference file {path} is missing; rebuild with `python -m calibration.build`.")
-    got = sha256_file(path)
+    got = file_sha256(path)
     if got != expected:
         raise ReferenceFileError(f"reference file {path} does not match its manifest sha256 (changed after the build).")
     return got

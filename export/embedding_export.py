@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.guide.embed import DEFAULT_MODEL_DIR, MANIFEST, MAX_SEQ_LENGTH, MiniLMEmbedder, file_sha256
+from edge.guide.embed import DEFAULT_MODEL_DIR, MANIFEST, MAX_SEQ_LENGTH, MiniLMEmbedder
+from edge.checksum import file_sha256
 from edge.skeleton.io import atomic_write_bytes
 
 SAFETENSORS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

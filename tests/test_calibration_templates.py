@@ -11,7 +11,8 @@ import pytest
 
 from calibration.build import KISMAM, MOTIONDTW, build_reference
 from calibration.ranges import RangeBuildConfig, load_ranges, ranges_from_values, ranges_seeds, robust_range
-from calibration.reference import DEFAULT_REFERENCE_DIR, MANIFEST_FILE, load_reference, read_manifest, sha256_file
+from calibration.reference import DEFAULT_REFERENCE_DIR, MANIFEST_FILE, load_reference, read_manifest
+from edge.checksum import file_sha256 as sha256_file
 from calibration.templates import (
     CALIBRATION_SEED_BASE,
     ReferenceFileError,

@@ -36,10 +36,10 @@ from edge.ota.manifest import (  # noqa: E402
     BundleError,
     admission_problems,
     canonical_json,
-    file_sha256,
     manifest_from_bytes,
     parse_version,
 )
+from edge.checksum import file_sha256  # noqa: E402
 from edge.ota.sign import SignatureError, generate_keypair, load_public_key  # noqa: E402
 from edge.ota.slots import SlotError, SlotStore  # noqa: E402
 

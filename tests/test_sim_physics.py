@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge.actions import load_action
+from edge.sim.physics import SEGMENTS
 from edge.sim.simulate import simulate
 from edge.skeleton.joints import JOINT_NAMES, RIGID_BONES, Joint
 from edge.skeleton.sequence import bone_lengths
@@ -20,25 +21,14 @@ FPS = 30.0
 N_JUMPS = 50  # population sample (with faults)
 N_CLEAN = 30
 
-# Winter (2009) Table 4.1: (mass fraction, proximal joints, distal joints, CoM fraction from proximal).
+# Winter (2009) Table 4.1 as the simulator states it; the CoM below is computed segment by segment,
+# independently of the simulator's per-joint weights.
 J = Joint
-_WINTER = (
-    (0.081, (J.LEFT_EAR, J.RIGHT_EAR), (J.LEFT_EAR, J.RIGHT_EAR), 0.0),
-    (0.497, (J.LEFT_HIP, J.RIGHT_HIP), (J.LEFT_SHOULDER, J.RIGHT_SHOULDER), 0.5),
-    (0.028, (J.LEFT_SHOULDER,), (J.LEFT_ELBOW,), 0.436),
-    (0.028, (J.RIGHT_SHOULDER,), (J.RIGHT_ELBOW,), 0.436),
-    (0.022, (J.LEFT_ELBOW,), (J.LEFT_WRIST,), 0.682),
-    (0.022, (J.RIGHT_ELBOW,), (J.RIGHT_WRIST,), 0.682),
-    (0.100, (J.LEFT_HIP,), (J.LEFT_KNEE,), 0.433),
-    (0.100, (J.RIGHT_HIP,), (J.RIGHT_KNEE,), 0.433),
-    (0.061, (J.LEFT_KNEE,), (J.LEFT_ANKLE,), 0.606),
-    (0.061, (J.RIGHT_KNEE,), (J.RIGHT_ANKLE,), 0.606),
-)
 
 
 def com(joints: np.ndarray) -> np.ndarray:
     out = np.zeros(joints.shape[:-2] + (3,))
-    for m, prox, dist, f in _WINTER:
+    for m, prox, dist, f in SEGMENTS:
         p = joints[..., list(prox), :].mean(axis=-2)
         d = joints[..., list(dist), :].mean(axis=-2)
         out += m * (p + f * (d - p))

@@ -35,6 +35,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from edge.checksum import file_sha256
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,13 +85,6 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
             raise TypeError(f"embed() takes strings, got {type(t).__name__}.")
     return out
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # MiniLM on ONNX Runtime --------------------------------------------------------------------------

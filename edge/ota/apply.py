@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from edge.checksum import file_sha256
 from edge.ota import OtaError, failpoint
 from edge.ota.bundle import extract_bundle, read_manifest, verify_unpacked
 from edge.ota.golden import verify_bundle_models
-from edge.ota.manifest import MANIFEST_FILE, BundleError, admission_problems, file_sha256
+from edge.ota.manifest import MANIFEST_FILE, BundleError, admission_problems
 from edge.ota.slots import Pending, SlotInfo, SlotStore, now_utc
 
 

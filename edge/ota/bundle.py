@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.checksum import file_sha256
 from edge.ota import sign
 from edge.ota.manifest import (
     BUNDLE_NAME,
@@ -40,11 +41,10 @@ from edge.ota.manifest import (
     BundleError,
     FileEntry,
     Manifest,
-    file_sha256,
     manifest_from_bytes,
     manifest_from_obj,
 )
-from edge.skeleton.io import atomic_write_bytes
+from edge.skeleton.io import atomic_write_bytes, fsync_dir
 
 _PART_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _BUNDLE_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.tar$")
@@ -243,13 +243,6 @@ def _read_member(tf: tarfile.TarFile, member: tarfile.TarInfo, limit: int, what:
     return data
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def extract_bundle(tar_path: str | Path, dest: str | Path, public_key) -> Manifest:
     """Verify and unpack ``tar_path`` into the new directory ``dest``; returns the manifest.
@@ -338,7 +331,7 @@ def _extract(tf: tarfile.TarFile, tar_path: Path, dest: Path, public_key) -> Man
         atomic_write_bytes(dest / name, data)
         os.chmod(dest / name, 0o644)
     for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-        _fsync_dir(d)
+        fsync_dir(d)
     return manifest
 
 

@@ -13,7 +13,6 @@ A progress bar (tqdm) goes to stderr when it is a terminal.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -23,6 +22,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from edge.checksum import file_sha256
 from edge.ota import OtaError
 from edge.ota.manifest import INDEX_FILE, MAX_BUNDLE_BYTES
 
@@ -170,7 +170,7 @@ def download(
     dest = Path(dest)
     if not 0 < expected_size <= max_bytes:
         raise FetchError(f"a download of {expected_size} bytes is outside the allowed 1..{max_bytes}.")
-    if dest.is_file() and dest.stat().st_size == expected_size and _sha256(dest) == expected_sha256:
+    if dest.is_file() and dest.stat().st_size == expected_size and file_sha256(dest) == expected_sha256:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -184,7 +184,7 @@ def download(
         raise IncompleteDownload(
             f"the download of {dest.name} stopped at {offset} of {expected_size} bytes; run the pull again to resume."
         )
-    if _sha256(part) != expected_sha256:
+    if file_sha256(part) != expected_sha256:
         part.unlink()
         raise FetchError(f"{dest.name} was downloaded whole but its sha256 does not match the index; the partial file was deleted.")
     os.replace(part, dest)
@@ -240,10 +240,3 @@ def _sync(f) -> None:
     f.flush()
     os.fsync(f.fileno())
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

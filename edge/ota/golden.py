@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.ota.manifest import file_sha256
+from edge.checksum import file_sha256
 
 MODELS_DIR = "models"
 MODEL_FILE = "scorer.onnx"

@@ -32,7 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.ota import OtaError, failpoint
-from edge.skeleton.io import atomic_write_bytes
+from edge.skeleton.io import atomic_write_bytes, fsync_dir
 
 SLOTS = ("a", "b")
 CURRENT = "current"
@@ -195,7 +195,7 @@ class SlotStore:
             os.symlink(slot, tmp)
             self.adopt(tmp)
             os.replace(tmp, self.current)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def install_slot(self, slot: str, source: Path) -> None:
         """Replace slot ``slot`` by the directory ``source`` (same file system), durably.
@@ -213,7 +213,7 @@ class SlotStore:
             os.replace(target, trash)
         failpoint("slot_half_replaced")  # crash tests stop here, between the two renames
         os.replace(source, target)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         shutil.rmtree(trash, ignore_errors=True)
 
     def adopt(self, path: Path) -> None:
@@ -281,10 +281,3 @@ class SlotStore:
             "history": [e.model_dump(mode="json") for e in state.history[-5:]],
         }
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -13,13 +13,13 @@ one sentence that names the file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edge.checksum import file_sha256
 from edge.score.preprocess import InputSpec
 
 MODEL_FILE = "scorer.onnx"
@@ -31,13 +31,6 @@ CARD_KEYS = ("action", "name", "version", "sha256", "input", "data", "training",
 class ModelFileError(ValueError):
     """A model bundle is missing, corrupt or does not match its card; one sentence."""
 
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,13 @@ class Motion:
     events: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_arrays(cls, arr: dict, fps: float, keyframes: dict[str, int], events: dict[str, float],
+                    info: dict) -> "Motion":  # fmt: skip
+        """The Motion of a plugin: ``arr`` is the kinematics' output (joints, contacts, flat, feet, com)."""
+        return cls(joints=arr["joints"], fps=fps, keyframes=keyframes, contacts=arr["contacts"], flat=arr["flat"],
+                   feet=arr["feet"], com=arr["com"], events=events, info=info)  # fmt: skip
+
     @property
     def n_frames(self) -> int:
         return int(self.joints.shape[0])

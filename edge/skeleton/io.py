@@ -144,6 +144,15 @@ def parse_npz_bytes(data: bytes, source: str = "skeleton data") -> SkeletonSeque
     )
 
 
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """fsync a directory, so that a rename or a new file in it survives a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory."""
     path = Path(path)
@@ -162,11 +171,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(directory)
 
 
 def write_npz(path: str | os.PathLike, seq: SkeletonSequence, compress: bool = True) -> None:

@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
+from edge.skeleton.io import fsync_dir
 
 #: Default wait (ms) for the write lock held by another connection.
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -94,13 +95,6 @@ def iso_from_ns(ns: int) -> str:
     dt = datetime.fromtimestamp(sec, tz=timezone.utc).replace(microsecond=rest // 1000)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _take_writer_lock(path: Path):
@@ -172,7 +166,7 @@ def connect(
         if created:
             # SQLite syncs the directory when it creates the WAL, not the main file: make the new
             # database file's directory entry durable ourselves.
-            _fsync_dir(path.parent.resolve())
+            fsync_dir(path.parent.resolve())
         if readonly or not migrate:
             check_schema(conn, require_latest=readonly)
         else:

@@ -275,5 +275,4 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     events = {"onset": t_on, "dip": t_dip, "set_point": t_set, "release": t_rel, "legs_extended": t_legs,
               "follow_through_end": t_fol, "still": t_still}
     info = {"stance_width": width, "stagger": stagger, "ball_radius": BALL_R}
-    return Motion(joints=joints, fps=fps, keyframes=keyframes, contacts=arr["contacts"], flat=arr["flat"],
-                  feet=arr["feet"], com=arr["com"], events=events, info=info)
+    return Motion.from_arrays(arr, fps, keyframes, events, info)

@@ -152,14 +152,4 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     keyframes = {"start": k_start, "mid_descent": k_mid_d, "bottom": k_bottom, "mid_ascent": k_mid_a, "end": k_end}
     info = {"arm_style": style, "weak_side": SIDES[weak], "stance_width": stance, "toe_out": toe_out}
     events = {"onset": t_on, "descent": t_descent, "standing": t_up, "still": t_still}
-    return Motion(
-        joints=joints,
-        fps=fps,
-        keyframes=keyframes,
-        contacts=arr["contacts"],
-        flat=arr["flat"],
-        feet=arr["feet"],
-        com=arr["com"],
-        events=events,
-        info=info,
-    )
+    return Motion.from_arrays(arr, fps, keyframes, events, info)

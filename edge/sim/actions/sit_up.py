@@ -307,5 +307,4 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
         "short_repetition": bool(short),
         "twist_sign": twist_sign,
     }
-    return Motion(joints=joints, fps=fps, keyframes=keyframes, contacts=arr["contacts"], flat=arr["flat"],
-                  feet=arr["feet"], com=arr["com"], events=events, info=info)
+    return Motion.from_arrays(arr, fps, keyframes, events, info)

@@ -536,17 +536,7 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
         "preswing": bool(preswing),
     }
     events = {"onset": t_on, "takeoff": t_to, "landing": t_land, "still": t_still}
-    return Motion(
-        joints=joints,
-        fps=fps,
-        keyframes=keyframes,
-        contacts=arr["contacts"],
-        flat=arr["flat"],
-        feet=arr["feet"],
-        com=arr["com"],
-        events=events,
-        info=info,
-    )
+    return Motion.from_arrays(arr, fps, keyframes, events, info)
 
 
 def _flatten(t0: float, pitch0: float, duration: float):

@@ -262,5 +262,4 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     events = {"onset": t_on, "hands_up": t_hu, "contact": t_c, "full_extension": t_fe, "legs_extended": t_legs,
               "recovered": t_rec}
     info = {"stance_width": width, "stagger": stagger, "weaker_arm": weak}
-    return Motion(joints=joints, fps=fps, keyframes=keyframes, contacts=arr["contacts"], flat=arr["flat"],
-                  feet=arr["feet"], com=arr["com"], events=events, info=info)
+    return Motion.from_arrays(arr, fps, keyframes, events, info)
