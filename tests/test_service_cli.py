@@ -60,7 +60,10 @@ def test_serve_talks_to_systemd_answers_health_and_stops_on_sigterm(tmp_path):
         while time.monotonic() < deadline:
             status, metrics = _get(f"http://127.0.0.1:{port}/api/metrics")  # the local kiosk is trusted
             assert status == 200
-            if metrics["counters"]["attempts_saved"] >= 1:
+            saved = metrics["counters"]["attempts_saved"]
+            # an attempt is shown (latency recorded) a moment before its save is counted: read both
+            # between attempts
+            if saved >= 1 and metrics["latency_ms"]["end_to_screen_ms"]["n"] == saved:
                 break
             time.sleep(0.5)
         assert metrics["counters"]["attempts_saved"] >= 1

@@ -109,8 +109,7 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     state = ScreenState()
     metrics = ServiceMetrics()
-    refs_dir = slot_reference_dir(config.paths.models_dir) if args.references is None else None
-    refs_dir = refs_dir or references_dir(args)
+    refs_dir = args.references or slot_reference_dir(config.paths.models_dir) or references_dir(args)
     log.info("references: %s", refs_dir)
     refs = ReferenceLibrary(refs_dir)
     options = ServiceOptions(kind=args.source, class_name=args.class_name, students=args.students, speed=args.speed,
@@ -138,7 +137,7 @@ def run(args) -> int:
     def health() -> dict:
         problems = list(models.problems) + service.problems()
         return {"status": "ok" if models.ok and not problems else "degraded", "models_version": models.version,
-                "problems": problems, "camera": (state.snapshot()["status"].get("camera") or {}).get("state")}  # fmt: skip
+                "problems": problems, "camera": service.camera["state"]}  # fmt: skip
 
     try:
         rt = ScreenRuntime.open(db, settings, config, state=state, writer=conn, control=service, health=health,

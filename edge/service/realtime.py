@@ -201,6 +201,8 @@ class RealtimeService:
         self.on_saved: Callable[[int, int | None, dict], None] | None = None  # (key, attempt id, report)
         self.on_guidance: Callable[[int, dict | None], None] | None = None
         self.last_error: str | None = None
+        self.camera: dict = {"state": "starting", "detail": "the source is being opened", "source": self.options.kind}
+        self._models_shown: dict | None = None
 
     # ---------------------------------------------------------------- start and stop
 
@@ -397,13 +399,12 @@ class RealtimeService:
             return self._pending_action or self.action
 
     def _camera(self, state: str, detail: str) -> None:
-        self._camera_state = {"state": state, "detail": detail, "source": self.options.kind}
-        self.state.set_status(camera=dict(self._camera_state))
+        self.camera = {"state": state, "detail": detail, "source": self.options.kind}
+        self.state.set_status(camera=dict(self.camera))
 
     def _camera_rates(self) -> None:
-        c = self.metrics.snapshot()["counters"]
-        self.state.set_status(camera={**getattr(self, "_camera_state", {}), "captures": c["captures"],
-                                      "dropped": c["frames_dropped"]})  # fmt: skip
+        self.state.set_status(camera={**self.camera, "captures": self.metrics.get("captures"),
+                                      "dropped": self.metrics.get("frames_dropped")})  # fmt: skip
 
     # ---------------------------------------------------------------- 2. process
 
@@ -547,7 +548,10 @@ class RealtimeService:
             return
         self.metrics.count("attempts_analysed")
         self.metrics.observe("analysis_ms", (time.monotonic() - t0) * 1e3)
-        self.state.set_status(models=_models_status(report, self.models_version))
+        models = _models_status(report, self.models_version)
+        if models != self._models_shown:  # the same models answer every attempt: publish changes only
+            self._models_shown = models
+            self.state.set_status(models=models)
         refs = self.references(att.action) if self.references is not None else ()
 
         def shown(_key: int) -> None:
