@@ -325,13 +325,20 @@ def fused_jump():
 
 def test_pipeline_end_to_end_against_truth(fused_jump):
     fs = fused_jump
-    assert fs.coverage() > 0.97
+    # every frame once the athlete has stood in view for the person finder's dwell (0.5 s) ...
+    seen = np.isfinite(fs.truth_joints).all(axis=-1)
+    got = np.isfinite(fs.arrays["joints"]).all(axis=-1)
+    k_in = int(np.flatnonzero(seen.any(axis=1))[0])
+    after = slice(k_in + 15, None)
+    assert (got & seen)[after].sum() / seen[after].sum() > 0.97
+    assert fs.coverage() > 0.9  # ... and all but those first frames overall
     mpjpe = fs.mpjpe_mm()
     assert mpjpe < 60.0, mpjpe  # regression bound; bench.py prints the real figures
     a = fs.arrays
     assert np.all(np.diff(a["t"]) > 0) and np.all(np.diff(a["device_ts_usec"]) > 0)
     # output frame: y up, floor at 0 -> standing ankles 4-12 cm above the floor
-    still = slice(5, 25)
+    k0 = int(np.flatnonzero(np.isfinite(a["joints"]).all(axis=-1).any(axis=1))[0])
+    still = slice(k0, k0 + 12)  # standing ready (at least 1 s of rest, 0.5 s of it taken by the dwell)
     ankles = a["joints"][still][:, [15, 16], 1]
     assert 0.03 < np.nanmedian(ankles) < 0.13
     assert np.nanmedian(a["joints"][still][:, 0, 1]) > 1.2  # the nose is high
