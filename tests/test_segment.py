@@ -10,6 +10,7 @@ import pytest
 from edge.actions.spec import load_action
 from edge.capture.sim_session import build_timeline
 from edge.fusion.segment import (
+    STILL_DEG_S,
     AttemptSegmenter,
     SlidingWindower,
     activity,
@@ -68,11 +69,32 @@ def test_movement_bounds_on_a_synthetic_knee_bend():
         j[:, side + 2] = np.stack([0.45 * np.sin(ang), 0.9 - 0.45 * np.cos(ang), np.full(n, z)], axis=1)  # knee
         j[:, side + 4] = j[:, side + 2] - [0, 0.45, 0]  # shank straight down
     start, end = movement_bounds(j, 30.0, spec, 30, 95)
-    assert t0 - 1 <= start <= t0 + 1
     a = activity(j, 30.0, spec)
+    # the start is the last frame below still_deg_s (5 deg/s) before the move: in the onset's slow tail
+    assert t0 <= start <= t0 + 3 and a[start] < STILL_DEG_S <= a[start + 1]
     # the end is where the knees slow below on_deg_s for good: just before the move's geometric end
     assert t1 - 6 <= end <= t1 and a[end - 1] >= 20.0 > a[end:].max()
     assert a[:t0].max() < 1e-6 and a[(3 * t0 + t1) // 4] > 20
+
+
+def test_the_end_does_not_hinge_on_a_settling_move_crossing_the_threshold():
+    # a squat back up to a slightly bent stance, then at once a small straightening of the knees
+    # (0.3 s): a move of 2.5 deg peaks under on_deg_s, one of 3.4 deg over it. The end must not
+    # jump between the two (with a 0.3 s end pause it moved by 12 frames); the bigger the settling
+    # move, the more clearly it is a separate move after the attempt's first pause
+    spec = load_action("deep_squat")
+    ends, peaks = [], []
+    for amp_deg in (2.5, 3.4, 6.0):
+        j = _knee_path(260, [(40, 0.3), (85, 1.4), (130, 0.3), (139, 0.3 - np.radians(amp_deg))])
+        peaks.append(activity(j, 30.0, spec)[131:145].max())
+        ends.append(movement_bounds(j, 30.0, spec, 35, 120)[1])
+        assert movement_bounds(j, 30.0, spec, 35, 120, on_deg_s=15.0)[1] - ends[-1] in (0, 1)
+    assert peaks[0] < 20.0 < peaks[1] < peaks[2]
+    assert max(ends) - min(ends) <= 1 and ends[0] < 130, ends
+    # the long-pause definition it replaces was knife-edged here
+    old = [movement_bounds(_knee_path(260, [(40, 0.3), (85, 1.4), (130, 0.3), (139, 0.3 - np.radians(d))]),
+                           30.0, spec, 35, 120, rest_s=0.3)[1] for d in (2.5, 3.4)]
+    assert old[1] - old[0] >= 9, old
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,23 @@ What an attempt is (read from the action spec, the same for every action):
   is at least 0.8 x the largest: the knees and hips of a jump or a squat, the hips of a sit-up,
   the shooting elbow, shoulder and knees of a free throw, elbows, shoulders and knees of a pass;
 - *activity* a(t) is their weighted mean angular speed (deg/s);
-- an attempt **starts** at the last still frame (a < ``still_deg_s``, 2 deg/s) before the primary
+- an attempt **starts** at the last still frame (a < ``still_deg_s``, 5 deg/s) before the primary
   joints move (a >= ``on_deg_s``, 20 deg/s) and **ends** at the first frame at or after the last
-  spec keyframe from which a stays below ``on_deg_s`` for ``rest_s`` (0.3 s): the primary joints
-  have slowed down for good. (The end used to be "still below 2 deg/s for 0.4 s", which natural
-  postural sway of the arms (2-6 deg/s) and the long jump's 0.35-0.8 s stick hold made ill-posed:
-  the truth fell on the stream's last frame or after the stand-up.)
+  spec keyframe from which a stays below ``on_deg_s`` for 0.15 s (``END_PAUSE_S``): the first
+  pause of the primary joints once the action is done. A later settling move (the free-throw
+  legs straightening to a relaxed stance after the arm is down) is a recovery, not the attempt.
+
+Why these numbers (measured on clean simulated attempts, 20 per action, ``edge.sim.simulate``):
+both are chosen where the frame they give does not depend on the threshold. Still at 5 deg/s:
+raising it to 8 or 10 moves no start by more than 1 frame; the earlier 2 deg/s sat in the slow
+tail of a minimum-jerk onset (below natural postural sway), where 2 -> 5 deg/s moved squat starts
+by up to 4-6 frames. End pause 0.15 s: with the earlier 0.3 s a settling move 0.1-0.2 s after the
+main one was merged into the attempt exactly when its peak passed 20 deg/s, so ``on_deg_s`` 15 or
+25 instead of 20 moved 5 in 20 free-throw ends by 9-12 frames (no value of ``on_deg_s`` in 6-30
+avoided it); with 0.15 s (and 0.1 s) ``on_deg_s`` 15-25 moves no end by more than 1 frame (3 for
+sit-ups, as before) and every other action's truth is unchanged. (Earlier still, the end was
+"still below 2 deg/s for 0.4 s", which arm sway (2-6 deg/s) and the long jump's 0.35-0.8 s stick
+hold made ill-posed: the truth fell on the stream's last frame or after the stand-up.)
 
 On a clean (noise-free) motion :func:`movement_bounds` applies exactly this definition; the
 simulator uses it for the ground truth. On the fused stream, :class:`AttemptSegmenter` looks for
@@ -26,11 +37,12 @@ up) is a reset, and a move that comes back having covered little angle a fidget:
 The end is then placed by a least-squares fit of the move reaching rest (:func:`fit_boundary`)
 with the definition applied to the fitted model.
 
-Known limit (measured on simulated sessions, see ``edge.fusion.bench``): the definition is still
-knife-edged where a small settling move after the main one peaks near ``on_deg_s`` (about 1 in 5
-free throws: the legs straighten at 22-29 deg/s after the arm has come down, 6-8 frames after
-the activity first fell below 20 deg/s). Whether that bump counts moves the true end by ~9
-frames, and on the fused stream (noise floor 5-15 deg/s) it cannot be seen.
+Known limits (measured on simulated sessions, see ``edge.fusion.bench``): the fused stream's
+correlated joint-angle wobble (5-10 deg over a few frames) sometimes looks like the start of a
+move: a long-jump start found 8-9 frames early, a free-throw start re-found 15 frames late, a
+volleyball pass merged with the reset before it; some volleyball-pass ends are found 5-10 frames
+early (the arms' last slow part hidden in the wobble); squat starts (a slow hip creep, then the knee
+unlocking) are still found up to +4-6 frames late.
 
 ``sliding_windows`` is the other mode: fixed 90-frame windows (paper Sec. 7: 90-frame samples).
 """
@@ -45,10 +57,11 @@ from edge.actions.spec import ActionSpec
 from edge.skeleton.joints import joint_index
 
 PRIMARY_SHARE = 0.8
-STILL_DEG_S = 2.0
+STILL_DEG_S = 5.0
 ON_DEG_S = 20.0
 HOLD_S = 0.4
-REST_S = 0.3
+REST_S = 0.3  # the streaming segmenter's pause before it judges a move (not the truth's end pause)
+END_PAUSE_S = 0.15  # the truth's end: the first pause this long after the last keyframe
 QUIET_DEG_S = 40.0
 BACK_SHARE = 0.8
 
@@ -93,7 +106,7 @@ def activity(joints: np.ndarray, fps: float, spec: ActionSpec) -> np.ndarray:
 
 def movement_bounds(
     joints: np.ndarray, fps: float, spec: ActionSpec, first_keyframe: int, last_keyframe: int,
-    *, still_deg_s: float = STILL_DEG_S, on_deg_s: float = ON_DEG_S, rest_s: float = REST_S,
+    *, still_deg_s: float = STILL_DEG_S, on_deg_s: float = ON_DEG_S, rest_s: float = END_PAUSE_S,
 ) -> tuple[int, int]:
     """Start and end frame of the attempt in a clean motion, by the definition in the module docstring.
 
@@ -101,7 +114,7 @@ def movement_bounds(
     last still frame (activity < ``still_deg_s``) before the first frame at or after
     ``first_keyframe`` where the primary joints move (>= ``on_deg_s``); the end the first frame at
     or after ``last_keyframe`` from which their activity stays below ``on_deg_s`` for ``rest_s``
-    (the last frame if it never does).
+    (the first pause, ``END_PAUSE_S`` by default; the last frame if it never pauses).
     """
     a = activity(joints, fps, spec)
     n = a.shape[0]
