@@ -333,7 +333,7 @@ def test_pipeline_end_to_end_against_truth(fused_jump):
     assert (got & seen)[after].sum() / seen[after].sum() > 0.97
     assert fs.coverage() > 0.9  # ... and all but those first frames overall
     mpjpe = fs.mpjpe_mm()
-    assert mpjpe < 60.0, mpjpe  # regression bound; bench.py prints the real figures
+    assert mpjpe < 30.0, mpjpe  # regression bound (19 mm now, 25 before issue #3); bench.py prints the real figures
     a = fs.arrays
     assert np.all(np.diff(a["t"]) > 0) and np.all(np.diff(a["device_ts_usec"]) > 0)
     # output frame: y up, floor at 0 -> standing ankles 4-12 cm above the floor
@@ -345,6 +345,7 @@ def test_pipeline_end_to_end_against_truth(fused_jump):
     near_side = [2, 4, 6, 8, 10, 12, 14, 16]  # the right side faces the camera in the simulator
     e = fs.errors_m()
     assert np.nanmedian(e[:, near_side]) < 0.03
+    assert np.nanmean(e[:, [k - 1 for k in near_side]]) < 0.03  # the far side, completed (24 mm now, 32 before)
 
 
 def test_pipeline_drops_backwards_frames_and_resets_on_restart(caplog):
@@ -468,3 +469,140 @@ def test_pipeline_timing_lists_stay_bounded(monkeypatch):
     stats = run()
     lengths = {len(stats.timings_ms), len(stats.cpu_ms), len(stats.pose_ms)}
     assert len(lengths) == 1 and 5 <= lengths.pop() <= 10
+
+
+# --- weak joints: long smoothing; far partners and the face from the body model (issue #3) -------------
+def test_weak_joints_get_the_long_zero_lag_filter_and_strong_ones_are_unchanged():
+    from edge.fusion import smooth
+    from edge.fusion.complete import COMPLETED, RAW
+    from edge.sim import simulate
+
+    assert smooth._COMPLETED == COMPLETED  # smooth.py keeps its own copy (no numba import there)
+    s = simulate("standing_long_jump", 3, faults=[], idle=(0.5, 0.5))
+    hip = 0.5 * (s.clean_joints[:, 11] + s.clean_joints[:, 12])
+    hip = np.concatenate([np.repeat(hip[:1], 90, axis=0), hip])  # 3 s more of standing still first
+    kf = s.keyframes
+    lo, hi = kf["countermovement_bottom"] - 15 + 90, kf["landing"] + 10 + 90
+    rng = np.random.default_rng(1)
+    n = len(hip)
+    noisy = hip[:, None, :] + rng.normal(0, 0.01, (n, 17, 3))
+    noisy[:, 7] = hip  # joint 7: weak and noise-free, to measure the lag
+    status = np.full(17, RAW)
+    status[[3, 7]] = COMPLETED  # joints 3 and 7: placed by the body model -> weak
+    conf = np.full(17, 0.9)
+    conf[4] = 0.4  # joint 4: a low-confidence keypoint -> weak
+
+    def run(sm):
+        out = []
+        for k in range(n):
+            out += sm.push(Frame(k / 30.0, noisy[k].copy(), conf.copy(), {"status": status}))
+        out += sm.flush()
+        assert len(out) == n
+        return np.stack([f.joints for f in out])
+
+    both = run(Smoother(9, 3, long_window=15, long_order=2))
+    short = run(Smoother(9, 3))
+    np.testing.assert_allclose(both[:, [0, 1, 2, 5]], short[:, [0, 1, 2, 5]], atol=1e-12)  # strong joints: as before
+    for j in (3, 4):
+        err_long = np.std((both[:, j] - hip)[10:lo])  # centred windows (the stream's first frames are off-centre)
+        err_short = np.std((short[:, j] - hip)[10:lo])
+        assert err_long < 0.85 * err_short, (j, err_long, err_short)  # less wobble at rest (white noise: 0.77) ...
+    # ... and at take-off no lag and the peak kept: where the motion outruns the long filter it
+    # yields to the short one (without that, 6.5 cm off and the velocity peak 0.7 m/s low)
+    lag_long = _lag_frames(hip[lo:hi, 1], both[lo:hi, 7, 1])
+    lag_short = _lag_frames(hip[lo:hi, 1], short[lo:hi, 7, 1])
+    assert abs(lag_long) < 0.7 and abs(lag_long - lag_short) < 0.2, (lag_long, lag_short)  # the EMA: > 0.8
+    assert np.abs(both[lo:hi, 7] - hip[lo:hi]).max() < 0.04
+    v_true = np.gradient(hip[:, 1]) * 30
+    v_long = np.gradient(both[:, 7, 1]) * 30
+    k_to = kf["takeoff"] + 90
+    assert abs(v_long[k_to - 2 : k_to + 3].max() - v_true[k_to - 2 : k_to + 3].max()) < 0.5
+    with pytest.raises(ValueError, match="long_window"):
+        Smoother(9, 3, long_window=7, long_order=2)
+
+
+def _side_view_lift(points: dict[int, np.ndarray], surface: dict[int, float], raw: dict[int, float]):
+    """A LiftResult for a camera at the origin looking along +z: rays through ``points`` with unit
+    z (so a ray parameter is a depth), surface and joint depths as given (NaN elsewhere)."""
+    from edge.fusion.lift import LiftResult
+
+    rays = np.full((17, 3), np.nan)
+    lam_s = np.full(17, np.nan)
+    lam_r = np.full(17, np.nan)
+    for j, p in points.items():
+        rays[j] = np.asarray(p, dtype=float) / p[2]
+        lam_s[j] = surface[j]
+        lam_r[j] = raw[j]
+    p_depth = np.zeros(3)[None, :] + lam_r[:, None] * rays
+    return LiftResult(np.zeros(3), rays, lam_s, lam_r, p_depth, np.where(np.isfinite(lam_r), 20, 0))
+
+
+def test_far_partner_ignores_the_near_skin_and_sits_one_width_behind():
+    from edge.fusion.body import BodyModel
+    from edge.fusion.complete import COMPLETED, RAW, complete
+    from edge.skeleton.joints import Joint as Jt
+
+    body = BodyModel()
+    w = body.length("shoulders")
+    near = np.array([0.0, -0.3, 3.0])  # right shoulder, seen; the right side faces the camera (lateral +z)
+    far = near + np.array([0.03, 0.0, w])  # left shoulder: hidden behind it
+    lift = _side_view_lift({Jt.RIGHT_SHOULDER: near, Jt.LEFT_SHOULDER: far},
+                           surface={Jt.RIGHT_SHOULDER: 2.945, Jt.LEFT_SHOULDER: 2.95},
+                           raw={Jt.RIGHT_SHOULDER: 3.0, Jt.LEFT_SHOULDER: 3.005})  # its sample: the near skin
+    conf = np.zeros(17)
+    conf[[Jt.RIGHT_SHOULDER, Jt.LEFT_SHOULDER]] = 0.9
+    pts, status = complete(lift, conf, body, "r", None, np.array([0.0, 0.0, 1.0]))
+    assert status[Jt.RIGHT_SHOULDER] == RAW and status[Jt.LEFT_SHOULDER] == COMPLETED
+    assert np.linalg.norm(pts[Jt.LEFT_SHOULDER] - far) < 0.02, pts[Jt.LEFT_SHOULDER]
+    # without the near shoulder, the far one is its own sample moved one width across the body
+    conf[Jt.RIGHT_SHOULDER] = 0.0
+    pts, status = complete(lift, conf, body, "r", None, np.array([0.0, 0.0, 1.0]))
+    assert status[Jt.LEFT_SHOULDER] == COMPLETED
+    assert abs(pts[Jt.LEFT_SHOULDER, 2] - (3.005 + w)) < 0.01
+
+
+def test_face_in_a_side_view_is_placed_from_the_near_ear():
+    from edge.fusion.body import BodyModel
+    from edge.fusion.complete import FACE_PULL, complete
+    from edge.skeleton.joints import Joint as Jt
+
+    body = BodyModel()
+    ear = np.array([0.0, -0.5, 3.0])
+    mid = 3.0 + 0.5 * body.length("ears")  # the midline along the left-right axis (+z)
+    nose = np.array([0.11, -0.48, mid])
+    eye_r = np.array([0.08, -0.51, mid - 0.5 * body.length("eyes")])
+    skin = 3.0  # both samples: the side of the head, in front of them
+    lift = _side_view_lift({Jt.RIGHT_EAR: ear, Jt.NOSE: nose, Jt.RIGHT_EYE: eye_r},
+                           surface={Jt.RIGHT_EAR: 3.0, Jt.NOSE: skin - 0.02, Jt.RIGHT_EYE: skin - 0.01},
+                           raw={Jt.RIGHT_EAR: 3.0, Jt.NOSE: skin, Jt.RIGHT_EYE: skin})
+    conf = np.zeros(17)
+    conf[[Jt.RIGHT_EAR, Jt.NOSE, Jt.RIGHT_EYE]] = 0.9
+    pts, _ = complete(lift, conf, body, "r", None, np.array([0.0, 0.0, 1.0]))
+    for j, truth in ((Jt.NOSE, nose), (Jt.RIGHT_EYE, eye_r)):
+        raw_gap = truth[2] - skin
+        assert abs(pts[j, 2] - truth[2]) <= (1 - FACE_PULL) * raw_gap + 1e-9  # most of the way to its plane
+        assert abs(pts[j, 2] - truth[2]) < 0.5 * raw_gap
+    # a frontal view (no near side): the face keeps its own depth
+    pts, _ = complete(lift, conf, body, None, None, None)
+    assert abs(pts[Jt.NOSE, 2] - skin) < 1e-9
+
+
+def test_hidden_near_ear_sits_in_the_plane_in_from_the_near_shoulder():
+    from edge.fusion.body import BodyModel
+    from edge.fusion.complete import COMPLETED, MISSING, complete
+    from edge.skeleton.joints import Joint as Jt
+
+    body = BodyModel()
+    shoulder = np.array([0.0, -0.2, 3.0])
+    inset = 0.5 * (body.length("shoulders") - body.length("ears"))
+    ear = np.array([0.02, -0.45, 3.0 + inset])
+    lift = _side_view_lift({Jt.RIGHT_SHOULDER: shoulder, Jt.RIGHT_EAR: ear},
+                           surface={Jt.RIGHT_SHOULDER: 2.95, Jt.RIGHT_EAR: np.nan},
+                           raw={Jt.RIGHT_SHOULDER: 3.0, Jt.RIGHT_EAR: np.nan})  # no depth of its own
+    conf = np.zeros(17)
+    conf[[Jt.RIGHT_SHOULDER, Jt.RIGHT_EAR]] = 0.9
+    pts, status = complete(lift, conf, body, "r", None, np.array([0.0, 0.0, 1.0]))
+    assert status[Jt.RIGHT_EAR] == COMPLETED
+    np.testing.assert_allclose(pts[Jt.RIGHT_EAR], ear, atol=1e-9)
+    _, status = complete(lift, conf, body, "r", None, None)  # no left-right axis yet: it stays missing
+    assert status[Jt.RIGHT_EAR] == MISSING

@@ -19,17 +19,28 @@ near side's head before the far side (``_plan``), with these rules:
   radius behind the skin that hides it; when its sagittal plane lies in front of that skin,
   it takes the farther candidate (the plane assumption fails: a hand behind the head);
 - a far-side partner of a width (far shoulder from the near one, far hip, far ear, far eye) is
-  the farther candidate, or its own depth if that is at least as far; when its ray misses the
-  sphere, the point on the ray nearest the partner moved one width along the left-right axis;
+  hidden behind its partner in a side view, so its own depth sample is never its own (it is the
+  near side's skin, or something behind the body): it is the farther candidate, or, when its
+  ray misses the sphere, the point on the ray nearest the partner moved one width along the
+  left-right axis; then it is moved ``WIDTH_PRIOR`` of the way to that partner + width point
+  (its 2D keypoint is noisier than the prediction). Without its near partner, it is its own
+  depth moved one width further across the body;
+- the near ear hidden (an arm in front of the head) in a side view: where its ray crosses the
+  plane half the shoulders' and ears' width difference in from the near shoulder;
+- face keypoints in a side view (nose, both eyes), once the near ear is placed: the nose on the
+  midline half the ears' width in from the near ear, the eyes half the eyes' width either side
+  of it, where their rays cross those planes (``FACE_PULL`` of the way from their own depth);
 - any other keypoint keeps its own depth when it lies between the two candidates (within
-  ``tol_m``); otherwise it goes where its ray crosses its sagittal plane - the plane through its
+  ``tol_m``) - a far elbow, knee or ankle only when that is also within ``RAW_PLANE_TOL`` of its
+  plane crossing (below); otherwise it goes where its ray crosses its sagittal plane - the plane through its
   neighbour across the athlete's left-right axis (``lateral_axis``, averaged over frames by the
   pipeline); a far arm or leg uses the near one's sideways offset, mirrored (a symmetric stance);
   a hip placed from a shoulder is moved in by half the shoulder-hip width difference, the nose
   (from the near eye) by half the eyes' width, to the midline. If that
   crossing lies between the candidates it is used as is (the bone looks short: it points along
-  the line of sight less than the sphere would say), else the nearer candidate; without an axis
-  yet, the candidate at the neighbour's depth (continuity with the last frame breaks ties);
+  the line of sight less than the sphere would say), else ``TARGET_PULL`` of the way from the
+  nearer candidate to it; without an axis yet, the candidate at the neighbour's depth
+  (continuity with the last frame breaks ties);
 - no depth and no candidate: that crossing, or the point on the ray closest to the neighbour;
   no neighbour: missing.
 
@@ -47,6 +58,24 @@ from edge.skeleton.joints import Joint
 
 J = Joint
 MISSING, RAW, COMPLETED = 0, 1, 2
+#: Share of the way a far-side partner of a width is moved off its line of sight towards the near
+#: partner + the width along the left-right axis: the 2D keypoint of a hidden joint carries 2.5x
+#: the noise of a seen one, the near partner and the averaged axis less (tuned on simulated
+#: sessions 600-603: 0.3 / 0.5 / 0.7 gave 25.3 / 25.2 / 25.4 mm).
+WIDTH_PRIOR = 0.5
+#: When a limb's sagittal-plane crossing lies outside its two sphere candidates, the share of the
+#: way from the nearer candidate to the crossing: with a bone near the image plane the sphere's
+#: roots swing with every pixel of 2D noise (sqrt of a small difference), the plane does not.
+TARGET_PULL = 0.7
+#: Face keypoints in a side view: the share of the way from their own depth (the skin of the
+#: side of the head, in front of the eyes and well in front of the nose) to their plane.
+FACE_PULL = 0.8
+#: A far elbow's, knee's or ankle's own depth is not its own when it lies further than this (m)
+#: from the mirrored stance's plane crossing (the surface of a near limb or the trunk at the edge
+#: of a segment). Not the wrists (``RAW_PLANE_FREE``): a hand moves far from the mirrored stance
+#: (a guide hand crossing under the ball), and when it is seen its own depth is the better guess.
+RAW_PLANE_TOL = 0.2
+RAW_PLANE_FREE = frozenset({int(J.LEFT_WRIST), int(J.RIGHT_WRIST)})
 _SIDE = {"l": {}, "r": {}}
 for _name in ("EYE", "EAR", "SHOULDER", "ELBOW", "WRIST", "HIP", "KNEE", "ANKLE"):
     _SIDE["l"][_name.lower()] = int(J[f"LEFT_{_name}"])
@@ -126,6 +155,7 @@ _SEG_B = np.array([s[1] for s in _SEGMENTS], dtype=np.int64)
 _SEG_R = np.array([s[2] for s in _SEGMENTS])
 _TRUNK = {int(J.LEFT_HIP), int(J.RIGHT_HIP), int(J.LEFT_SHOULDER), int(J.RIGHT_SHOULDER)}
 _FACE = {int(J.NOSE), int(J.LEFT_EYE), int(J.RIGHT_EYE), int(J.LEFT_EAR), int(J.RIGHT_EAR)}
+_MIDFACE = {int(J.NOSE), int(J.LEFT_EYE), int(J.RIGHT_EYE)}
 _HEAD_SEGMENTS = {k for k, s in enumerate(_SEGMENTS) if s[1] in (_HEAD_L, _HEAD_R)}
 #: Segments that contain a joint (its own body parts cannot hide it); the trunk core belongs to
 #: the trunk joints, the head to the five face keypoints.
@@ -240,6 +270,27 @@ def _sphere_roots(o: np.ndarray, d: np.ndarray, centre: np.ndarray, radius: floa
     return (-b - s) / a, (-b + s) / a
 
 
+def _face_plane(child: int, near: str | None, lateral: np.ndarray | None, placed: np.ndarray,
+                body: BodyModel) -> float | None:
+    """The face keypoint's plane across the left-right axis (its coordinate along ``lateral``),
+    from the near ear: the midline half the ears' width in, the eyes half the eyes' width either
+    side of it. None when there is no side view, no axis or no near ear yet."""
+    if near is None or lateral is None:
+        return None
+    f = "l" if near == "r" else "r"
+    ear = placed[_SIDE[near]["ear"]]
+    if not np.isfinite(ear).all():
+        return None
+    mid = float(ear @ lateral) + 0.5 * body.length("ears")
+    if child == J.NOSE:
+        return mid
+    if child == _SIDE[near]["eye"]:
+        return mid - 0.5 * body.length("eyes")
+    if child == _SIDE[f]["eye"]:
+        return mid + 0.5 * body.length("eyes")
+    return None
+
+
 def lateral_axis(points: np.ndarray, near: str | None, up: np.ndarray | None = None) -> np.ndarray | None:
     """Unit vector from the near to the far side of the trunk (depth frame), or None.
 
@@ -292,11 +343,15 @@ def complete(
     # a joint centre lies behind the surface its ray hits first (its own skin, or what hides it)
     behind = np.where(raw_ok & np.isfinite(lift.lam_surface), lift.lam_surface - front_tol_m / np.maximum(norms, 1e-9), -np.inf)
 
-    def put(j: int, value: float, st: int) -> None:
+    def put(j: int, value: float, st: int, toward: np.ndarray | None = None) -> None:
+        """Place j at ray parameter value; toward: a predicted point it is moved WIDTH_PRIOR of
+        the way to (off its ray: Eq. 1's reprojection term pulls it back by its confidence)."""
         if st == COMPLETED:
             value = max(value, behind[j])
         lam[j], status[j] = value, st
         placed[j] = o + value * rays[j]
+        if toward is not None:
+            placed[j] += WIDTH_PRIOR * (toward - placed[j])
         ext[j] = placed[j]
         if j in _TRUNK:
             ext[_MID_HIP] = 0.5 * (placed[J.LEFT_HIP] + placed[J.RIGHT_HIP])
@@ -316,10 +371,33 @@ def complete(
             hidden = True
         else:
             hidden = False
+        face = _face_plane(child, near, lateral, placed, body) if child in _MIDFACE else None
+        if face is not None and abs(float(rays[child] @ lateral)) > 0.5 * norms[child]:
+            t = (face - float(o @ lateral)) / float(rays[child] @ lateral)
+            if raw is not None:
+                t = raw + FACE_PULL * (t - raw)
+            put(child, t, COMPLETED)
+            continue
         option = next(((p, b, k) for p, b, k in options if status[p] != MISSING), None)
         if option is None:
+            if raw is not None and options and options[0][2] == "far" and lateral is not None:
+                # a far partner without its near one: its own sample is the near side's skin, the
+                # joint lies one width further across the body
+                d = rays[child]
+                den = float(d @ lateral)
+                if abs(den) > 0.5 * norms[child]:
+                    put(child, raw + body.length(options[0][1]) / den, COMPLETED)
+                    continue
             if raw is not None:
                 put(child, raw, RAW)
+            elif near is not None and lateral is not None and child == _SIDE[near]["ear"]:
+                # the near ear hidden (an arm in front of the head): in the plane half the
+                # shoulders' and ears' width difference in from the near shoulder
+                sh = placed[_SIDE[near]["shoulder"]]
+                den = float(rays[child] @ lateral)
+                if np.isfinite(sh).all() and abs(den) > 0.5 * norms[child]:
+                    plane = float(sh @ lateral) + 0.5 * (body.length("shoulders") - body.length("ears"))
+                    put(child, (plane - float(o @ lateral)) / den, COMPLETED)
             continue
         parent, bone, kind = option
         d = rays[child]
@@ -327,23 +405,24 @@ def complete(
         length = body.length(bone)
         roots = _sphere_roots(o, d, p, length)
         closest = -float(d @ (o - p)) / float(d @ d)
-        if kind == "far":
-            tol = min(tol_m, 0.3 * length) / norms[child]
-            if raw is not None and (roots is None or raw >= roots[1] - tol):
-                put(child, raw, RAW)  # seen on its own, as far back as it should be
-            elif roots is not None:
-                put(child, roots[1], COMPLETED)
-            elif lateral is not None:  # the ray misses the sphere: nearest to the partner moved across the body
-                q = p + length * lateral
-                put(child, -float(d @ (o - q)) / float(d @ d), COMPLETED)
+        if kind == "far":  # hidden behind its near partner in a side view: its own depth is never its own
+            across = p + length * lateral if lateral is not None else None
+            if roots is not None:
+                put(child, roots[1], COMPLETED, across)
+            elif across is not None:  # the ray misses the sphere: nearest to the partner moved across the body
+                put(child, -float(d @ (o - across)) / float(d @ d), COMPLETED, across)
             else:
                 put(child, closest, COMPLETED)
             continue
         tol = tol_m / norms[child]
-        if raw is not None and (roots is None or roots[0] - tol <= raw <= roots[1] + tol):
+        raw_fits = raw is not None and (roots is None or roots[0] - tol <= raw <= roots[1] + tol)
+        plane_check = (near is not None and lateral is not None and child in _MIRROR and _side_of(child) != near
+                       and child not in RAW_PLANE_FREE)
+        if raw_fits and not plane_check:
             put(child, raw, RAW)
             continue
         target = None  # where the ray crosses the joint's sagittal plane
+        mirrored = False
         if lateral is not None:
             den = float(d @ lateral) / norms[child]
             if abs(den) > 0.5:  # the ray crosses the plane steeply enough to be well defined
@@ -362,9 +441,13 @@ def complete(
                     if np.isfinite(placed[m]).all() and np.isfinite(placed[nb]).all():
                         across = body.length("hips" if base == "hip" else "shoulders")
                         plane = float(placed[nb] @ lateral) + across - float((placed[m] - placed[nb]) @ lateral)
+                        mirrored = True
                 t = (plane - float(o @ lateral)) / float(d @ lateral)
                 if abs(t - closest) * norms[child] <= 2.0 * length:
                     target = t
+        if raw_fits and not (mirrored and target is not None and abs(raw - target) * norms[child] > RAW_PLANE_TOL):
+            put(child, raw, RAW)
+            continue
         if roots is None:
             put(child, target if target is not None else closest, COMPLETED)
             continue
@@ -381,6 +464,9 @@ def complete(
             pick = int(np.argmin(np.abs(cand - target)))
             if cand[pick] < behind[child] <= cand[1 - pick]:
                 pick = 1 - pick  # the nearer candidate would lie in front of the surface seen there
+            else:
+                put(child, float(cand[pick] + TARGET_PULL * (target - cand[pick])), COMPLETED)
+                continue
         else:
             gap = np.abs(o[2] + cand * d[2] - p[2])
             pick = int(np.argmin(gap))

@@ -11,9 +11,11 @@ For every capture (``FusionPipeline.process``):
    gets keypoints interpolated linearly onto the depth time (``sync.LinearTrack``);
 5. lift with depth (``lift``), complete self-occluded keypoints with the online body model
    (``complete``, ``body``), refine with Eq. 1 (``refine``), express in the level frame;
-6. gap filling for confidence < 0.5 (``gaps``, cubic spline) and zero-lag smoothing (``smooth``).
+6. gap filling for confidence < 0.5 (``gaps``, cubic spline) and zero-lag smoothing (``smooth``:
+   a short filter for well-measured joints, a longer one for those placed by the body model or
+   seen with low confidence).
 
-Output frames leave with a latency of ``gaps.delay + smooth.half`` frames (about 0.8 s); their
+Output frames leave with a latency of ``gaps.delay + smooth.half`` frames (26, about 0.9 s); their
 timestamps are those of their depth frames. A depth frame whose timestamp does not increase is
 dropped and logged; a jump back of more than 1 s (the device restarted) flushes the delay lines
 and resets the clocks; ``sync.TimestampError`` ends a stream that keeps running backwards.
@@ -49,7 +51,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FusionConfig:
     """Knobs of the loop. learn_frames: background frames; max_gap: longest gap filled (frames);
-    smooth_window / smooth_order: Savitzky-Golay; lambda1: Eq. 1's reprojection weight;
+    smooth_window / smooth_order: Savitzky-Golay of well-measured joints; smooth_long_window /
+    smooth_long_order: that of weak joints (None: one filter for all), weak_conf: confidence
+    below which a joint is weak (``smooth``); lambda1: Eq. 1's reprojection weight;
     raw_conf: least confidence for a keypoint's own depth to count; body_conf: least confidence
     for a bone measurement; max_wait_frames: how long a depth frame waits for color."""
 
@@ -57,6 +61,9 @@ class FusionConfig:
     max_gap: int = 15
     smooth_window: int = 9
     smooth_order: int = 3
+    smooth_long_window: int | None = 15
+    smooth_long_order: int = 2
+    weak_conf: float = 0.6
     lambda1: float = LAMBDA1
     raw_conf: float = 0.3
     body_conf: float = 0.6
@@ -121,7 +128,8 @@ class FusionPipeline:
         self.body = BodyModel()
         self.near = NearSide()
         self.gaps = GapFiller(max_gap=self.config.max_gap)
-        self.smoother = Smoother(self.config.smooth_window, self.config.smooth_order)
+        self.smoother = Smoother(self.config.smooth_window, self.config.smooth_order, self.config.smooth_long_window,
+                                 self.config.smooth_long_order, self.config.weak_conf)
         self.stats = FusionStats()
         self._depth_clock = ClockCheck("depth")
         self._color_clock = ClockCheck("color")
@@ -289,6 +297,10 @@ class FusionPipeline:
         kconf = np.clip(vec[34:], 0.0, 1.0)
         q, _ = undistort_pixels(self.cal.color, uv)
         lift = self.lifter(uv, kconf, p.depth, p.person, q)
+        return self._fuse_lifted(t, p.ts, uv, kconf, q, lift, level)
+
+    def _fuse_lifted(self, t: float, ts: int, uv: np.ndarray, kconf: np.ndarray, q: np.ndarray, lift, level) -> Frame:
+        """Step 5 from the lifted keypoints on: near side, completion, body model, Eq. 1, level frame."""
         near = self.near.update(uv, kconf)
         lateral = self._update_lateral(near)
         pts, status = complete(lift, kconf, self.body, near, self._prev_points, lateral, raw_conf=self.config.raw_conf)
@@ -301,7 +313,7 @@ class FusionPipeline:
         self._prev_points = refined
         joints = level.apply(refined)
         conf = np.where(status == MISSING, 0.0, kconf)
-        return Frame(t, joints, conf, {"ts": p.ts, "person": True, "status": status})
+        return Frame(t, joints, conf, {"ts": ts, "person": True, "status": status})
 
 
 def run_source(source, pipeline: FusionPipeline, *, max_frames: int | None = None) -> list[SkeletonFrame]:
