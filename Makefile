@@ -10,8 +10,13 @@ OUT ?= out
 SEED ?= 7
 ACTION ?= standing_long_jump
 N ?= 600
+# Training-set size of the shipped scorers (6:2:2 split): 600 per action (the paper's data set size) leaves
+# them at MAE 3.9-5.2; see docs/results_scorer.md for the measurement that set 3000.
+TRAIN_N ?= 3000
+# The volleyball pass (15 rubric items, label sd 7 points) was still short of data at 3000.
+TRAIN_N_PASS ?= 6000
 PYTEST_ARGS ?=
-EPOCHS ?= 32
+EPOCHS ?= 40
 WIDTH ?= 0.25
 EVAL_SEED ?= 1001
 EMBED_MODEL := models/embedding/manifest.json
@@ -58,10 +63,11 @@ kb: $(STAMP) $(EMBED_MODEL) ## build the knowledge-base index (Chroma, artifacts
 reference: $(STAMP) ## rebuild MotionDTW reference templates and calibrated normal ranges into models/reference
 	$(PY) -m calibration.build --out models/reference
 
-train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, N, SEED) and their fixed-GCN baselines
-	$(PY) -m models.train --action all --epochs $(EPOCHS) --width $(WIDTH) --seed $(SEED) --n $(N) --ship models/shipped
+train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_N, TRAIN_N_PASS, SEED) and their fixed-GCN baselines
 	for a in standing_long_jump sit_up basketball_free_throw volleyball_overhead_pass deep_squat; do \
-	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 --width $(WIDTH) --seed $(SEED) --n $(N) && \
+	  n=$(TRAIN_N); if [ $$a = volleyball_overhead_pass ]; then n=$(TRAIN_N_PASS); fi; \
+	  $(PY) -m models.train --action $$a --epochs $(EPOCHS) --width $(WIDTH) --seed $(SEED) --n $$n --ship models/shipped && \
+	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 --width $(WIDTH) --seed $(SEED) --n $$n && \
 	  $(PY) -m models.card baseline out/train/$$a-baseline models/shipped/$$a || exit 1; done
 
 eval: $(STAMP) ## evaluate every stage on fresh simulated data (scorer with baselines, alignment, diagnosis, guidance)

@@ -66,8 +66,24 @@ def build_card(action: str, sha256: str, config, spec: InputSpec, meta: dict, co
     }
 
 
+def weights_fingerprint(model) -> str:
+    """Short sha256 of a model's parameters and buffers (name, shape, dtype, bytes, in name order)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        a = t.detach().cpu().contiguous().numpy()
+        h.update(f"{name}:{a.shape}:{a.dtype};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:8]
+
+
 def ship(run_dir: Path, bundle_dir: Path, version: str | None = None, cache_dir: Path | None = Path("out/cache/scorer")) -> dict:
-    """Export a saved run to ``bundle_dir`` (scorer.onnx, golden.npz, card.json); returns the card."""
+    """Export a saved run to ``bundle_dir`` (scorer.onnx, golden.npz, card.json); returns the card.
+
+    The default version is ``<card version>.<weights fingerprint>``: a retrained model of the same
+    configuration gets a new version (it used to be the configuration's hash, which did not change).
+    """
     import onnxruntime as ort
 
     from export.onnx_export import INPUT_NAME, export_onnx
@@ -82,7 +98,7 @@ def ship(run_dir: Path, bundle_dir: Path, version: str | None = None, cache_dir:
     gx = data.x[te[:GOLDEN_SAMPLES]]
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
-    version = version or f"{CARD_VERSION}.{config.config_hash()[:8]}"
+    version = version or f"{CARD_VERSION}.{weights_fingerprint(model)}"
     res = export_onnx(model, bundle_dir / MODEL_FILE, config=config, example_frames=spec.frames, version=version)
     sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
     onnx_scores = sess.run(["score"], {INPUT_NAME: gx})[0]

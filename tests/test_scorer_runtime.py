@@ -288,3 +288,20 @@ def test_shipped_models_score_from_a_fresh_clone():
         r = scorer.score(simulate(action, 11).sequence)
         assert 0.0 <= r.score <= 100.0 and r.phase_scores
         json.dumps(card)
+
+
+def test_the_shipped_version_follows_the_weights_not_only_the_configuration():
+    from models.agcn import AdaptiveGCNScorer
+    from models.card import weights_fingerprint
+    from models.train import variant_config
+
+    cfg = variant_config("full", 0.1, 4, 80.0)
+    torch.manual_seed(0)
+    a = AdaptiveGCNScorer(cfg.network)
+    torch.manual_seed(0)
+    b = AdaptiveGCNScorer(cfg.network)
+    assert weights_fingerprint(a) == weights_fingerprint(b)  # same weights, same version
+    with torch.no_grad():
+        next(b.parameters()).view(-1)[0] += 1e-3
+    assert weights_fingerprint(a) != weights_fingerprint(b)  # retrained: a new version
+    assert len(weights_fingerprint(a)) == 8
