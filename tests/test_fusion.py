@@ -477,7 +477,7 @@ def test_weak_joints_get_the_long_zero_lag_filter_and_strong_ones_are_unchanged(
     from edge.fusion.complete import COMPLETED, RAW
     from edge.sim import simulate
 
-    assert smooth._COMPLETED == COMPLETED  # smooth.py keeps its own copy (no numba import there)
+    assert smooth.COMPLETED is COMPLETED  # one definition (edge.fusion.gaps), no numba import in smooth.py
     s = simulate("standing_long_jump", 3, faults=[], idle=(0.5, 0.5))
     hip = 0.5 * (s.clean_joints[:, 11] + s.clean_joints[:, 12])
     hip = np.concatenate([np.repeat(hip[:1], 90, axis=0), hip])  # 3 s more of standing still first

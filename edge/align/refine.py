@@ -85,7 +85,6 @@ class RefineConfig(BaseModel):
         0.0, ge=0.0, le=0.1, description="'hip_min': the first frame within this height of the lowest (0: the lowest)"
     )
 
-
     @model_validator(mode="after")
     def _levels(self):
         a, b = self.onset_levels

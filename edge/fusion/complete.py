@@ -53,11 +53,11 @@ import numpy as np
 from numba import njit
 
 from edge.fusion.body import BodyModel
+from edge.fusion.gaps import COMPLETED, MISSING, RAW  # the status codes (re-exported here)
 from edge.fusion.lift import LiftResult
 from edge.skeleton.joints import Joint
 
 J = Joint
-MISSING, RAW, COMPLETED = 0, 1, 2
 #: Share of the way a far-side partner of a width is moved off its line of sight towards the near
 #: partner + the width along the left-right axis: the 2D keypoint of a hidden joint carries 2.5x
 #: the noise of a seen one, the near partner and the averaged axis less (tuned on simulated

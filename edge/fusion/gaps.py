@@ -27,6 +27,10 @@ FILLED_CONFIDENCE = 0.5
 #: A spline that leaves its knots' range by more than this (m) is replaced by the straight line
 #: between the gap's two bracketing knots.
 OVERSHOOT_M = 0.05
+#: How a joint of a frame was placed (``Frame.extra['status']``, written by ``edge.fusion.complete``):
+#: not at all, from its own depth sample, or by the body model. Here, beside ``Frame``, so that
+#: the smoother and the segmenter read them without importing the completion's numba kernels.
+MISSING, RAW, COMPLETED = 0, 1, 2
 
 
 @dataclass

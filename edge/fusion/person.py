@@ -134,12 +134,31 @@ class PersonFinder:
         self._prev_depth = None
         self._anchors = []
 
+    def _candidates(self, n: int, labels: np.ndarray, stats: np.ndarray, z: np.ndarray, zsq: np.ndarray) -> list[tuple]:
+        """The components of at least ``min_area_m2``: (label, metric area, 3D centroid (3,) metres).
+        Only needed while nobody is tracked, so the tracking path does not pay for it."""
+        import cv2
+
+        comps = []
+        for i in range(1, n):
+            if stats[i, cv2.CC_STAT_AREA] < 5:
+                continue
+            x, y, w, h = stats[i, :4]
+            sel = labels[y : y + h, x : x + w] == i
+            area = float(zsq[y : y + h, x : x + w][sel].sum())
+            if area < self.min_area_m2:
+                continue
+            zc = float(np.median(z[y : y + h, x : x + w][sel]))
+            ray = np.nanmean(self._rays[y : y + h, x : x + w][sel], axis=0)
+            comps.append((i, area, np.array([ray[0] * zc, ray[1] * zc, zc])))
+        return comps
+
     def _dwelled(self, comps: list[tuple]) -> list[bool]:
-        """Update the candidates' anchors with this frame's big components (each (label, area,
-        depth, x, y, w, h, centroid)); whether each has stood still for ``dwell_frames``."""
+        """Update the candidates' anchors with this frame's big components (``_candidates``);
+        whether each has stood still for ``dwell_frames``."""
         anchors, out = [], []
         for c in comps:
-            centroid = c[7]
+            centroid = c[2]
             best = None
             for k, (pos, count) in enumerate(self._anchors):
                 d = float(np.linalg.norm(centroid - pos))
@@ -191,18 +210,6 @@ class PersonFinder:
             self._anchors = []
             return None
         zsq = z * z * self._pix_area
-        comps = []  # (label, metric area, median depth, x, y, w, h, centroid (3,) metres)
-        for i in range(1, n):
-            if stats[i, cv2.CC_STAT_AREA] < 5:
-                continue
-            x, y, w, h = stats[i, :4]
-            sel = labels[y : y + h, x : x + w] == i
-            area = float(zsq[y : y + h, x : x + w][sel].sum())
-            if area < self.min_area_m2:
-                continue
-            zc = float(np.median(z[y : y + h, x : x + w][sel]))
-            ray = np.nanmean(self._rays[y : y + h, x : x + w][sel], axis=0)
-            comps.append((i, area, zc, x, y, w, h, np.array([ray[0] * zc, ray[1] * zc, zc])))
         blob = None
         if self._prev_depth is not None:  # tracking: the foreground at the athlete's depth, in every piece
             band = (labels > 0) & (np.abs(z - self._prev_depth) < self.band_m)
@@ -212,9 +219,10 @@ class PersonFinder:
                 self._anchors = []
             elif self._lost < self.grace_frames:  # hidden behind something: wait for the athlete to reappear
                 self._lost += 1
-                self._dwelled(comps)
+                self._dwelled(self._candidates(n, labels, stats, z, zsq))
                 return None
         if blob is None:  # nobody tracked (or lost for good): the largest blob that stands still
+            comps = self._candidates(n, labels, stats, z, zsq)
             still = [c for c, ok in zip(comps, self._dwelled(comps)) if ok]
             if not still:
                 self._prev_box = self._prev_depth = None
@@ -224,11 +232,10 @@ class PersonFinder:
             self._lost = 0
         ys, xs = np.nonzero(blob)
         x, y, w, h = xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
-        zs = z[blob]
         box = (int(x * s), int(y * s), int(min((x + w) * s, self.intr.width)), int(min((y + h) * s, self.intr.height)))
         self._prev_box = box
-        self._prev_depth = float(np.median(zs))
-        return PersonDetection(box, blob, s, float(np.median(zs)), float(zsq[blob].sum()), mask.astype(bool), z)
+        self._prev_depth = float(np.median(z[blob]))
+        return PersonDetection(box, blob, s, self._prev_depth, float(zsq[blob].sum()), mask.astype(bool), z)
 
 
 def box_in_color(det: PersonDetection, calibration: KinectCalibration, pad: float = 0.15) -> tuple[int, int, int, int] | None:

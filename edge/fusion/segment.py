@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.actions.spec import ActionSpec
+from edge.fusion.gaps import COMPLETED
 from edge.skeleton.joints import joint_index
 
 PRIMARY_SHARE = 0.8
@@ -134,7 +135,6 @@ def movement_bounds(
 
 # --- streaming segmentation ----------------------------------------------------------------
 SG_WINDOW = 9
-COMPLETED_STATUS = 2  # edge.fusion.complete.COMPLETED
 COMPLETED_WEIGHT = 0.25
 START_LAG = 1
 HIP_L, HIP_R = joint_index("left_hip"), joint_index("right_hip")
@@ -372,7 +372,7 @@ class AttemptSegmenter:
         ang = angle_series(j[None], self.idx)[0]
         status = getattr(frame, "status", None)
         if status is not None:  # keypoints placed by the body model count less than measured ones
-            c = c * np.where(np.asarray(status) == COMPLETED_STATUS, COMPLETED_WEIGHT, 1.0)
+            c = c * np.where(np.asarray(status) == COMPLETED, COMPLETED_WEIGHT, 1.0)
         conf = np.min(0.5 * (c[self.idx[..., 0]] + c[self.idx[..., 1]]), axis=1)
         conf = np.where(np.isfinite(ang), conf, 0.0)
         self._angles.append(ang)

@@ -30,11 +30,8 @@ from collections import deque
 
 import numpy as np
 
-from edge.fusion.gaps import Frame
+from edge.fusion.gaps import COMPLETED, Frame
 
-#: Status of a joint placed by the body model (``edge.fusion.complete.COMPLETED``; not imported
-#: to keep this module free of the completion's numba kernel).
-_COMPLETED = 2
 #: Where the long filter departs from the short one by more than FOLLOW_M[0] (m) it is trusted
 #: less, by FOLLOW_M[1] not at all: the motion outruns it (a take-off), not the noise.
 FOLLOW_M = (0.01, 0.02)
@@ -132,7 +129,7 @@ class Smoother:
         weak = np.asarray(frame.confidence) < self.weak_conf
         status = frame.extra.get("status") if frame.extra else None
         if status is not None:
-            weak = weak | (np.asarray(status) == _COMPLETED)
+            weak = weak | (np.asarray(status) == COMPLETED)
         return weak
 
     def _apply(self, frame: Frame, pos: int) -> None:

@@ -42,17 +42,14 @@ from edge.store.db import StoreError
 from edge.store.repository import (
     RecordError,
     Student,
-    create_class,
     create_student,
     end_session,
-    list_classes,
-    list_sessions,
     list_students,
     purge_older_than,
     set_guidance,
     start_session,
 )
-from edge.web.publish import next_in_roster, save_and_publish, student_for_session, student_ref
+from edge.web.publish import next_in_roster, open_class, save_and_publish, student_for_session, student_ref
 from edge.web.state import ScreenState
 
 log = logging.getLogger(__name__)
@@ -208,15 +205,11 @@ class RealtimeService:
 
     def setup(self) -> None:
         """Find or create the class and its students, open a session, publish the context."""
-        classes = {c.name: c for c in list_classes(self.conn)}
-        cls = classes.get(self.options.class_name) or create_class(self.conn, self.options.class_name)
+        cls = open_class(self.conn, self.options.class_name)
         students = list_students(self.conn, cls.id)
         if not students:
             students = [create_student(self.conn, cls.id, f"Student {i + 1}") for i in range(self.options.students)]
         self.students = students
-        for s in list_sessions(self.conn, cls.id):
-            if s.ended_at is None:
-                end_session(self.conn, s.id)
         self._open_session(cls.id, cls.name, self.action)
         self._next = students[0] if students else None
         self.state.set_next_student(student_ref(self._next) if self._next else None)

@@ -27,15 +27,12 @@ from edge.store.repository import (
     RecordError,
     Session,
     Student,
-    create_class,
     create_student,
     end_session,
-    list_classes,
-    list_sessions,
     list_students,
     start_session,
 )
-from edge.web.publish import next_in_roster, save_and_publish, stream_text, student_for_session, student_ref
+from edge.web.publish import next_in_roster, open_class, save_and_publish, stream_text, student_for_session, student_ref
 from edge.web.references import ReferenceLibrary
 from edge.web.state import ScreenState
 
@@ -112,15 +109,11 @@ class DemoPublisher:
 
     def setup(self, action: str | None = None) -> None:
         """Find or create the demo class and its students, open a session, publish the context."""
-        classes = {c.name: c for c in list_classes(self.conn)}
-        cls = classes.get(DEMO_CLASS) or create_class(self.conn, DEMO_CLASS)
+        cls = open_class(self.conn, DEMO_CLASS)
         students = list_students(self.conn, cls.id)
         for i in range(len(students), self.n_students):
             students.append(create_student(self.conn, cls.id, f"Student {chr(ord('A') + i)}"))
         self.students = students
-        for s in list_sessions(self.conn, cls.id):
-            if s.ended_at is None:
-                end_session(self.conn, s.id)
         self._open_session(cls, action or self.config.action)
         self.state.set_status(
             camera={"state": "simulated", "detail": "no camera: the simulated athlete (demo mode)"},

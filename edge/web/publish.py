@@ -18,7 +18,17 @@ from typing import Callable
 
 from edge.skeleton.sequence import SkeletonSequence
 from edge.store.db import StoreError
-from edge.store.repository import RecordError, Student, get_student, save_attempt
+from edge.store.repository import (
+    ClassInfo,
+    RecordError,
+    Student,
+    create_class,
+    end_session,
+    get_student,
+    list_classes,
+    list_sessions,
+    save_attempt,
+)
 from edge.web.state import ScreenState
 from edge.web.views import attempt_view
 
@@ -28,6 +38,16 @@ log = logging.getLogger(__name__)
 def student_ref(student: Student) -> dict:
     """How the screen names a student: {id, label (display name or pseudonym), pseudonym}."""
     return {"id": student.id, "label": student.label, "pseudonym": student.pseudonym}
+
+
+def open_class(conn: sqlite3.Connection, name: str) -> ClassInfo:
+    """The class called ``name`` (created when missing), with any session left open by an earlier
+    run (a crash, a power cut) ended, so that a new session can start."""
+    cls = {c.name: c for c in list_classes(conn)}.get(name) or create_class(conn, name)
+    for s in list_sessions(conn, cls.id):
+        if s.ended_at is None:
+            end_session(conn, s.id)
+    return cls
 
 
 def student_for_session(conn: sqlite3.Connection, session, student_id: int) -> Student:
