@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -173,11 +173,11 @@ class KinectCalibration:
                 raise KeyError(f"unknown sensor '{name}'; expected one of {', '.join(SENSORS)}.")
         return self.depth_to_sensor[source].inverse().then(self.depth_to_sensor[target])
 
-    @property
+    @cached_property  # read every frame by the fusion; the calibration never changes
     def depth_to_color(self) -> RigidTransform:
         return self.extrinsics("depth", "color")
 
-    @property
+    @cached_property
     def color_to_depth(self) -> RigidTransform:
         return self.extrinsics("color", "depth")
 

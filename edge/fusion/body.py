@@ -14,8 +14,6 @@ keypoint widths: shoulders 0.21 H, hips 0.115 H; face: ears 0.09 H, eyes 0.038 H
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from edge.skeleton.joints import Joint
@@ -51,24 +49,33 @@ class BodyModel:
         self.history = int(history)
         self.min_samples = int(min_samples)
         self.across_min = float(across_min)
-        self._obs: dict[str, deque] = {k: deque(maxlen=self.history) for k in BONES}
+        # ring buffers of the last ``history`` measurements (a deque's median costs a conversion)
+        self._obs: dict[str, np.ndarray] = {k: np.empty(self.history) for k in BONES}
+        self._count: dict[str, int] = dict.fromkeys(BONES, 0)
         self._cache: dict[str, float] = {}
 
     def reset(self) -> None:
-        for d in self._obs.values():
-            d.clear()
+        self._count = dict.fromkeys(BONES, 0)
         self._cache.clear()
 
     def n_samples(self, name: str) -> int:
-        return len(self._obs[name])
+        return min(self._count[name], self.history)
+
+    def _median(self, name: str) -> float:
+        return float(np.median(self._obs[name][: self.n_samples(name)]))
+
+    def _append(self, name: str, value: float) -> int:
+        """Add a measurement (the oldest goes when the buffer is full); returns the new count."""
+        self._obs[name][self._count[name] % self.history] = value
+        self._count[name] += 1
+        return self.n_samples(name)
 
     def length(self, name: str) -> float:
         """Current estimate of a bone (m): learnt median, else prior from the trunk side."""
         if name in self._cache:
             return self._cache[name]
-        obs = self._obs[name]
-        if len(obs) >= self.min_samples:
-            value = float(np.median(obs))
+        if self.n_samples(name) >= self.min_samples:
+            value = self._median(name)
         else:
             value = _H[name] * self.stature()
         self._cache[name] = value
@@ -81,11 +88,11 @@ class BodyModel:
         few per cent between people, so several of them give the widths' priors a steadier base."""
         if "_stature" in self._cache:
             return self._cache["_stature"]
-        est = [float(np.median(self._obs[k])) / _H[k] for k in SIDED if len(self._obs[k]) >= self.min_samples]
+        est = [self._median(k) / _H[k] for k in SIDED if self.n_samples(k) >= self.min_samples]
         if est:
             value = float(np.median(est))
-        elif len(self._obs["trunk"]) >= 5:
-            value = float(np.median(self._obs["trunk"])) / _H["trunk"]
+        elif self.n_samples("trunk") >= 5:
+            value = self._median("trunk") / _H["trunk"]
         else:
             value = DEFAULT_HEIGHT_M
         self._cache["_stature"] = value
@@ -113,10 +120,11 @@ class BodyModel:
                     across = np.linalg.norm(np.cross(d / length, view))
                     if across < self.across_min:
                         continue
-                obs = self._obs[name]
-                obs.append(length)
-                if len(obs) <= self.min_samples or len(obs) % 10 == 0:  # medians move slowly: refresh every 10
+                count = self._append(name, length)
+                if count <= self.min_samples or self._count[name] % 10 == 0:  # medians move slowly: refresh every 10
                     self._cache.pop(name, None)
-                    if name in SIDED:  # the priors scale with the stature these bones give
+                    # the priors scale with the stature, which only learnt sided bones (or the
+                    # trunk side from 5 measurements) give
+                    if name in SIDED and (count >= self.min_samples or (name == "trunk" and count >= 5)):
                         self._cache = {k: v for k, v in self._cache.items()
                                        if k != "_stature" and self.n_samples(k) >= self.min_samples}

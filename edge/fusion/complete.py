@@ -49,6 +49,8 @@ Returns, per keypoint, the point (depth frame) and a status: MISSING, RAW (own d
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numba import njit
 
@@ -93,6 +95,7 @@ def _side_of(joint: int) -> str | None:
     return "l" if joint in _SIDE["l"].values() else ("r" if joint in _SIDE["r"].values() else None)
 
 
+@lru_cache(maxsize=3)  # one plan per near side (None, "l", "r"); callers only iterate it
 def _plan(near: str | None) -> list[tuple[int, list[tuple[int, str, str]]]]:
     """(child, [(parent, bone, kind), ...]) in solving order. The first option whose parent is
     placed is used; with none (or an empty list: a root) the keypoint's own depth is taken.

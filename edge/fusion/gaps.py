@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 THRESHOLD = 0.5
 FILLED_CONFIDENCE = 0.5
@@ -29,7 +30,7 @@ FILLED_CONFIDENCE = 0.5
 OVERSHOOT_M = 0.05
 #: How a joint of a frame was placed (``Frame.extra['status']``, written by ``edge.fusion.complete``):
 #: not at all, from its own depth sample, or by the body model. Here, beside ``Frame``, so that
-#: the smoother and the segmenter read them without importing the completion's numba kernels.
+#: the smoother and the segmenter read them without depending on the completion module.
 MISSING, RAW, COMPLETED = 0, 1, 2
 
 
@@ -144,10 +145,20 @@ def cubic_spline(t: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
         c = np.polyfit(t - t[0], y, 2)
         x = (at - t[0])[:, None]
         return c[0] * x * x + c[1] * x + c[2]
-    h = np.diff(t)
-    dy = np.diff(y, axis=0) / h[:, None]
+    return _not_a_knot(t, np.ascontiguousarray(y), at)
+
+
+@njit(cache=True)
+def _not_a_knot(t, y, at):
+    """The n >= 4 case of ``cubic_spline`` (compiled: it runs for every gap the fusion fills)."""
+    n = t.shape[0]
+    k = y.shape[1]
+    h = t[1:] - t[:-1]
+    dy = np.empty((n - 1, k))
+    for i in range(n - 1):
+        dy[i] = (y[i + 1] - y[i]) / h[i]
     a = np.zeros((n, n))
-    b = np.zeros((n, y.shape[1]))
+    b = np.zeros((n, k))
     # interior: h[i] s[i-1] + 2 (h[i-1] + h[i]) s[i] + h[i-1] s[i+1] = 3 (h[i] dy[i-1] + h[i-1] dy[i])
     for i in range(1, n - 1):
         a[i, i - 1] = h[i]
@@ -157,13 +168,16 @@ def cubic_spline(t: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
     # not-a-knot at the second knot and at the second-to-last knot (as scipy's CubicSpline)
     a[0, 0], a[0, 1] = h[1], h[0] + h[1]
     b[0] = ((h[0] + 2 * (h[0] + h[1])) * h[1] * dy[0] + h[0] ** 2 * dy[1]) / (h[0] + h[1])
-    a[-1, -2], a[-1, -1] = h[-1] + h[-2], h[-2]
-    b[-1] = (h[-1] ** 2 * dy[-2] + (2 * (h[-2] + h[-1]) + h[-1]) * h[-2] * dy[-1]) / (h[-2] + h[-1])
+    a[n - 1, n - 2], a[n - 1, n - 1] = h[n - 2] + h[n - 3], h[n - 3]
+    b[n - 1] = (h[n - 2] ** 2 * dy[n - 3] + (2 * (h[n - 3] + h[n - 2]) + h[n - 2]) * h[n - 3] * dy[n - 2]) / (h[n - 3] + h[n - 2])
     slopes = np.linalg.solve(a, b)
-    i = np.clip(np.searchsorted(t, at, side="right") - 1, 0, n - 2)
-    x = (at - t[i])[:, None]
-    hi = h[i][:, None]
-    s0, s1 = slopes[i], slopes[i + 1]
-    c2 = (3 * dy[i] - 2 * s0 - s1) / hi
-    c3 = (s0 + s1 - 2 * dy[i]) / (hi * hi)
-    return y[i] + x * (s0 + x * (c2 + x * c3))
+    out = np.empty((at.shape[0], k))
+    for m in range(at.shape[0]):
+        i = min(max(np.searchsorted(t, at[m], side="right") - 1, 0), n - 2)
+        x = at[m] - t[i]
+        for j in range(k):
+            s0, s1 = slopes[i, j], slopes[i + 1, j]
+            c2 = (3 * dy[i, j] - 2 * s0 - s1) / h[i]
+            c3 = (s0 + s1 - 2 * dy[i, j]) / (h[i] * h[i])
+            out[m, j] = y[i, j] + x * (s0 + x * (c2 + x * c3))
+    return out

@@ -69,11 +69,12 @@ class GravityEstimator:
         keep = np.ones(len(ts), dtype=bool)
         last = self._ts[-1] if self._ts.size else None
         prev = -np.inf if last is None else last
-        for i, t in enumerate(ts):  # monotonic filter (rarely needed, cheap)
-            if t <= prev:
-                keep[i] = False
-            else:
-                prev = t
+        if ts[0] <= prev or not (np.diff(ts) > 0).all():  # out of order (rare): the monotonic filter
+            for i, t in enumerate(ts):
+                if t <= prev:
+                    keep[i] = False
+                else:
+                    prev = t
         if not keep.all():
             log.warning("dropped %d IMU samples whose timestamps did not increase.", int((~keep).sum()))
         if not keep.any():

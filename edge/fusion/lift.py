@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from calibration.kinect import KinectCalibration, pixel_rays, project, undistort_pixels
 from edge.fusion.person import PersonDetection
@@ -50,18 +51,6 @@ class LiftResult:
     def point(self, lam: np.ndarray) -> np.ndarray:
         """Points (17, 3) on the lines of sight at parameters lam (17,)."""
         return self.origin[None, :] + np.asarray(lam)[:, None] * self.rays
-
-
-def masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Row-wise median (m,) of values (m, n) over mask (m, n); NaN for rows without any."""
-    srt = np.sort(np.where(mask, values, np.inf), axis=1)
-    cnt = mask.sum(axis=1)
-    rows = np.arange(values.shape[0])
-    lo = np.clip((cnt - 1) // 2, 0, values.shape[1] - 1)
-    hi = np.clip(cnt // 2, 0, values.shape[1] - 1)
-    out = 0.5 * (srt[rows, lo] + srt[rows, hi])
-    out[cnt == 0] = np.nan
-    return out
 
 
 class Lifter:
@@ -139,33 +128,87 @@ class Lifter:
 
     def _sample(self, uv: np.ndarray, valid: np.ndarray, depth_mm: np.ndarray, person: PersonDetection):
         """Surface depth (m), pixel count and 3D median point for each projected keypoint."""
-        h, w = depth_mm.shape
-        m = uv.shape[0]
-        s = np.full(m, np.nan)
-        cnt = np.zeros(m, dtype=np.int64)
-        p3 = np.full((m, 3), np.nan)
-        if not valid.any():
-            return s, cnt, p3
-        c = np.rint(np.where(valid[:, None], uv, -1000)).astype(np.int64)
-        u = c[:, None, 0] + self._off[None, :, 0]
-        v = c[:, None, 1] + self._off[None, :, 1]
-        inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        uc, vc = np.clip(u, 0, w - 1), np.clip(v, 0, h - 1)
-        z = depth_mm[vc, uc].astype(np.float64) * 0.001
-        good = inside & (z > 0) & person.contains(uc, vc)
-        zs = np.where(good, z, np.inf)
-        n_good = good.sum(axis=1)
-        srt = np.sort(zs, axis=1)
-        k10 = np.maximum((0.1 * n_good).astype(np.int64), 0)
-        zmin = srt[np.arange(m), np.minimum(k10, srt.shape[1] - 1)]
-        near = good & (z < zmin[:, None] + self.cluster_m)
-        cnt = near.sum(axis=1)
-        have = cnt > 0
-        if not have.any():
-            return s, cnt, p3
-        rays = self._depth_rays[vc, uc]  # (m, w*w, 2)
-        s = masked_median(z, near)
-        p3[:, 0] = masked_median(rays[..., 0] * z, near)
-        p3[:, 1] = masked_median(rays[..., 1] * z, near)
-        p3[:, 2] = s
-        return s, cnt, p3
+        fg, dm = person.foreground, person.depth_m
+        band = fg is not None and dm is not None
+        if not band:  # the compiled kernel takes arrays: empty ones say "blob only"
+            fg, dm = np.zeros((0, 0), dtype=bool), np.zeros((0, 0), dtype=np.float32)
+        return _sample_patches(
+            np.ascontiguousarray(uv, dtype=np.float64), np.ascontiguousarray(valid, dtype=np.bool_),
+            np.ascontiguousarray(depth_mm), self._off, self._depth_rays, person.mask, int(person.step),
+            fg, dm.astype(np.float32, copy=False), band, float(person.median_depth_m), float(person.depth_band_m),
+            self.cluster_m,
+        )
+
+
+@njit(cache=True)
+def _median_sorted(buf: np.ndarray, n: int) -> float:
+    """Median of the first n values of buf (sorts them in place)."""
+    b = np.sort(buf[:n])
+    return 0.5 * (b[(n - 1) // 2] + b[n // 2])
+
+
+@njit(cache=True)
+def _sample_patches(uv, valid, depth_mm, off, depth_rays, mask, step, fg, dm, band, median_depth, depth_band, cluster):
+    """The compiled body of ``Lifter._sample`` (step 2 of the module docstring) for m keypoints:
+    per keypoint, the patch's valid athlete pixels (``PersonDetection.contains``), their 10th
+    percentile depth, the pixels within ``cluster`` of it, and the medians of their depth and of
+    their unprojected x and y. Returns s (m,), cnt (m,) int64, p3 (m, 3); NaN / 0 where none."""
+    h, w = depth_mm.shape
+    mh, mw = mask.shape
+    m = uv.shape[0]
+    k = off.shape[0]
+    s = np.full(m, np.nan)
+    cnt = np.zeros(m, dtype=np.int64)
+    p3 = np.full((m, 3), np.nan)
+    zs = np.empty(k)
+    xs = np.empty(k)
+    ys = np.empty(k)
+    srt = np.empty(k)
+    for i in range(m):
+        if valid[i]:
+            cu, cv = np.rint(uv[i, 0]), np.rint(uv[i, 1])
+        else:
+            cu, cv = -1000.0, -1000.0
+        n_good = 0
+        for o in range(k):
+            u = int(cu) + off[o, 0]
+            v = int(cv) + off[o, 1]
+            zs[o] = np.inf
+            if u < 0 or u >= w or v < 0 or v >= h:
+                continue
+            z = depth_mm[v, u] * 0.001
+            if z <= 0:
+                continue
+            y = v // step
+            x = u // step
+            if y >= mh or x >= mw:
+                continue
+            member = mask[y, x]
+            if not member and band:
+                member = fg[y, x] and abs(dm[y, x] - median_depth) < depth_band
+            if not member:
+                continue
+            zs[o] = z
+            n_good += 1
+        if n_good == 0:
+            continue
+        srt[:] = np.sort(zs)
+        zmin = srt[min(int(0.1 * n_good), k - 1)]
+        n = 0
+        for o in range(k):
+            z = zs[o]
+            if z < zmin + cluster:  # inf (not an athlete pixel) never is
+                u = int(cu) + off[o, 0]
+                v = int(cv) + off[o, 1]
+                srt[n] = z
+                xs[n] = depth_rays[v, u, 0] * z
+                ys[n] = depth_rays[v, u, 1] * z
+                n += 1
+        cnt[i] = n
+        if n == 0:
+            continue
+        s[i] = _median_sorted(srt, n)
+        p3[i, 0] = _median_sorted(xs, n)
+        p3[i, 1] = _median_sorted(ys, n)
+        p3[i, 2] = s[i]
+    return s, cnt, p3

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from calibration.kinect import CameraIntrinsics, KinectCalibration, pixel_rays, project, unproject
 
@@ -182,28 +183,20 @@ class PersonFinder:
                 f"depth image must be {self.intr.height}x{self.intr.width} for this calibration, got {depth_mm.shape}."
             )
         s = self.step
-        z = depth_mm[::s, ::s].astype(np.float32) * np.float32(0.001)
-        valid = z > 0
-        if self._bg is None:
-            self._bg = np.zeros_like(z)
         if self.learning:
+            z = depth_mm[::s, ::s].astype(np.float32) * np.float32(0.001)
+            if self._bg is None:
+                self._bg = np.zeros_like(z)
             np.maximum(self._bg, z, out=self._bg)
             self._seen += 1
             return None
-        bg = self._bg
-        fg = valid & ((bg == 0) | (z < bg - self.margin_m))
-        if self._height_coef is not None:
-            fg &= z * self._height_coef + self._floor_h > self.floor_clear_m
-        # background keeps learning where this frame is background
-        back = valid & ~fg & (z > bg)
-        bg[back] = z[back]
-        # cut at depth steps, then components
-        cut = np.zeros_like(fg)
-        dzx = np.abs(np.diff(z, axis=1)) > self.split_m
-        dzy = np.abs(np.diff(z, axis=0)) > self.split_m
-        cut[:, :-1] |= dzx
-        cut[:-1, :] |= dzy
-        mask = (fg & ~cut).astype(np.uint8)
+        if self._bg is None:  # no learning frames: everything in view is foreground at first
+            self._bg = np.zeros(((self.intr.height + s - 1) // s, (self.intr.width + s - 1) // s), dtype=np.float32)
+        use_floor = self._height_coef is not None
+        coef = self._height_coef if use_floor else self._bg  # any float32 array of the shape when unused
+        # foreground, the background learning on, the cuts at depth steps: one compiled pass
+        z, mask = _foreground(depth_mm, s, self._bg, self.margin_m, use_floor, coef, self._floor_h,
+                              self.floor_clear_m, self.split_m)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n <= 1:
             self._prev_box = self._prev_depth = None  # nothing in front of the background at all: nobody
@@ -212,7 +205,7 @@ class PersonFinder:
         zsq = z * z * self._pix_area
         blob = None
         if self._prev_depth is not None:  # tracking: the foreground at the athlete's depth, in every piece
-            band = (labels > 0) & (np.abs(z - self._prev_depth) < self.band_m)
+            band = _depth_band(labels, z, self._prev_depth, self.band_m)
             if float(zsq[band].sum()) >= 0.5 * self.min_area_m2:
                 blob = band
                 self._lost = 0
@@ -230,12 +223,77 @@ class PersonFinder:
             blob = labels == max(still, key=lambda c: c[1])[0]
             self._anchors = []
             self._lost = 0
-        ys, xs = np.nonzero(blob)
-        x, y, w, h = xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
-        box = (int(x * s), int(y * s), int(min((x + w) * s, self.intr.width)), int(min((y + h) * s, self.intr.height)))
+        x, y, x1, y1, median, area = _blob_stats(blob, z, zsq)
+        box = (int(x * s), int(y * s), int(min(x1 * s, self.intr.width)), int(min(y1 * s, self.intr.height)))
         self._prev_box = box
-        self._prev_depth = float(np.median(z[blob]))
-        return PersonDetection(box, blob, s, self._prev_depth, float(zsq[blob].sum()), mask.astype(bool), z)
+        self._prev_depth = median
+        fg = mask.astype(bool)
+        return PersonDetection(box, blob, s, median, area, fg, z)
+
+
+@njit(cache=True)
+def _foreground(depth_mm, step, bg, margin, use_floor, height_coef, floor_h, floor_clear, split):
+    """One pass of ``PersonFinder.__call__`` over the working-resolution image: z float32 (h, w)
+    metres, and the blob mask uint8 (h, w): valid pixels nearer than the background by ``margin``
+    (or where it never had a measurement), above the floor when ``use_floor``, not at a depth step
+    of more than ``split`` to the right or below neighbour. Background pixels of this frame
+    farther than the model push it back (``bg`` updated in place)."""
+    h, w = bg.shape
+    z = np.empty((h, w), dtype=np.float32)
+    for y in range(h):
+        for x in range(w):
+            z[y, x] = np.float32(depth_mm[y * step, x * step]) * np.float32(0.001)
+    mask = np.zeros((h, w), dtype=np.uint8)
+    for y in range(h):
+        for x in range(w):
+            zz = z[y, x]
+            if zz <= 0:
+                continue
+            b = bg[y, x]
+            fg = b == 0 or zz < b - margin
+            if fg and use_floor:
+                fg = zz * height_coef[y, x] + floor_h > floor_clear
+            if not fg:
+                if zz > b:
+                    bg[y, x] = zz
+                continue
+            if x + 1 < w and abs(z[y, x + 1] - zz) > split:
+                continue
+            if y + 1 < h and abs(z[y + 1, x] - zz) > split:
+                continue
+            mask[y, x] = 1
+    return z, mask
+
+
+@njit(cache=True)
+def _depth_band(labels, z, depth, band):
+    """Pixels of any component (label > 0) within ``band`` metres of ``depth``: bool (h, w)."""
+    h, w = labels.shape
+    out = np.zeros((h, w), dtype=np.bool_)
+    for y in range(h):
+        for x in range(w):
+            out[y, x] = labels[y, x] > 0 and abs(z[y, x] - depth) < band
+    return out
+
+
+@njit(cache=True)
+def _blob_stats(blob, z, zsq):
+    """Box (x0, y0, x1, y1: exclusive ends, working pixels), median depth and metric area (sum of
+    ``zsq``) of a non-empty blob."""
+    h, w = blob.shape
+    vals = np.empty(h * w, dtype=np.float32)
+    n = 0
+    x0, y0, x1, y1 = w, h, 0, 0
+    area = 0.0
+    for y in range(h):
+        for x in range(w):
+            if blob[y, x]:
+                vals[n] = z[y, x]
+                n += 1
+                area += zsq[y, x]
+                x0, x1 = min(x0, x), max(x1, x + 1)
+                y0, y1 = min(y0, y), max(y1, y + 1)
+    return x0, y0, x1, y1, float(np.median(vals[:n])), area
 
 
 def box_in_color(det: PersonDetection, calibration: KinectCalibration, pad: float = 0.15) -> tuple[int, int, int, int] | None:
@@ -246,8 +304,14 @@ def box_in_color(det: PersonDetection, calibration: KinectCalibration, pad: floa
     if calibration.color is None or calibration.depth is None:
         return None
     x0, y0, x1, y1 = det.box
-    corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], dtype=np.float64)
-    pts, ok = unproject(calibration.depth, corners, np.full(4, det.median_depth_m))
+    corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], dtype=np.int64)
+    intr = calibration.depth
+    if (corners >= 0).all() and (corners[:, 0] < intr.width).all() and (corners[:, 1] < intr.height).all():
+        xy = pixel_rays(intr)[corners[:, 1], corners[:, 0]].astype(np.float64)  # the cached rays: no iteration
+        ok = np.isfinite(xy).all(axis=1)
+        pts = np.concatenate([xy, np.ones((4, 1))], axis=1) * det.median_depth_m
+    else:  # a corner on the exclusive end of the image: undistort it
+        pts, ok = unproject(intr, corners.astype(np.float64), np.full(4, det.median_depth_m))
     if not ok.any():
         return None
     uv, valid = project(calibration.color, calibration.depth_to_color.apply(pts[ok]))

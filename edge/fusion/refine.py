@@ -11,7 +11,7 @@
   the dimensionless weight the paper gives; it is further scaled by the keypoint's confidence.
   In these units the problem is linear least squares: (I + l1 c M^T M) p = p_d - l1 c M^T A t with
   A = [[1, 0, -qx], [0, 1, -qy]], M = A R - one exact Gauss-Newton step, batched over the 17
-  keypoints (np.linalg.solve on (17, 3, 3));
+  keypoints (compiled: ``_solve``);
 - attitude term: the IMU is mounted on the camera, not on the student, so it measures the
   camera's attitude. The term becomes gravity alignment of the output frame: the up direction
   minimising |u - n_floor|^2 + lambda2 |u - g_imu|^2 (``calibration.floor.fuse_up``,
@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from calibration.kinect import RigidTransform
 
@@ -41,26 +42,38 @@ def refine(
     Keypoints with a NaN p_depth stay NaN; a NaN q (no color keypoint) leaves p_depth unchanged.
     depth_weight (K,): optional weight of the depth term (default 1).
     """
-    p = np.asarray(p_depth, dtype=np.float64)
-    q = np.asarray(q_undistorted, dtype=np.float64)
-    c = np.clip(np.nan_to_num(np.asarray(confidence, dtype=np.float64)), 0.0, 1.0)
+    p = np.ascontiguousarray(p_depth, dtype=np.float64)
+    q = np.ascontiguousarray(q_undistorted, dtype=np.float64)
+    c = np.ascontiguousarray(confidence, dtype=np.float64)
     k = p.shape[0]
-    wd = np.ones(k) if depth_weight is None else np.asarray(depth_weight, dtype=np.float64)
-    lam = lambda1 * c * np.isfinite(q).all(axis=1)
-    qq = np.nan_to_num(q)
-    a = np.zeros((k, 2, 3))
-    a[:, 0, 0] = 1.0
-    a[:, 1, 1] = 1.0
-    a[:, 0, 2] = -qq[:, 0]
-    a[:, 1, 2] = -qq[:, 1]
-    r, t = depth_to_color.rotation, depth_to_color.translation_m
-    m = a @ r  # (K, 2, 3)
-    mtm = np.einsum("kij,kil->kjl", m, m)
-    lhs = wd[:, None, None] * np.eye(3)[None] + lam[:, None, None] * mtm
-    at = a @ t  # (K, 2)
-    rhs = wd[:, None] * np.nan_to_num(p) - lam[:, None] * np.einsum("kij,ki->kj", m, at)
-    out = np.linalg.solve(lhs, rhs[..., None])[..., 0]
-    out[~np.isfinite(p).all(axis=1)] = np.nan
+    wd = np.ones(k) if depth_weight is None else np.ascontiguousarray(depth_weight, dtype=np.float64)
+    r = np.ascontiguousarray(depth_to_color.rotation, dtype=np.float64)
+    t = np.ascontiguousarray(depth_to_color.translation_m, dtype=np.float64)
+    return _solve(p, q, c, wd, float(lambda1), r, t)
+
+
+@njit(cache=True)
+def _solve(p, q, c, wd, lambda1, r, t):
+    """The normal equations of the module docstring, one 3 x 3 system per keypoint (compiled:
+    17 tiny solves cost more in numpy's call overhead than in arithmetic)."""
+    k = p.shape[0]
+    out = np.full((k, 3), np.nan)
+    a = np.zeros((2, 3))
+    eye = np.eye(3)
+    for i in range(k):
+        if not (np.isfinite(p[i, 0]) and np.isfinite(p[i, 1]) and np.isfinite(p[i, 2])):
+            continue
+        ci = c[i] if np.isfinite(c[i]) else 0.0
+        ci = min(max(ci, 0.0), 1.0)
+        has_q = np.isfinite(q[i, 0]) and np.isfinite(q[i, 1])
+        lam = lambda1 * ci if has_q else 0.0
+        a[0, 0], a[0, 1], a[0, 2] = 1.0, 0.0, -q[i, 0] if has_q else 0.0
+        a[1, 0], a[1, 1], a[1, 2] = 0.0, 1.0, -q[i, 1] if has_q else 0.0
+        m = a @ r
+        at = a @ t
+        lhs = wd[i] * eye + lam * (m.T @ m)
+        rhs = wd[i] * p[i] - lam * (m.T @ at)
+        out[i] = np.linalg.solve(lhs, rhs)
     return out
 
 
