@@ -606,3 +606,15 @@ def test_hidden_near_ear_sits_in_the_plane_in_from_the_near_shoulder():
     np.testing.assert_allclose(pts[Jt.RIGHT_EAR], ear, atol=1e-9)
     _, status = complete(lift, conf, body, "r", None, None)  # no left-right axis yet: it stays missing
     assert status[Jt.RIGHT_EAR] == MISSING
+
+
+def test_warm_up_compiles_every_fusion_kernel():
+    """The service calls ``warm_up`` before a camera's first capture: afterwards no kernel of the
+    fusion compiles on the first attempt."""
+    from edge.fusion import complete as complete_mod, gaps, lift, person, refine as refine_mod
+    from edge.fusion.pipeline import warm_up
+
+    assert warm_up(frames=90) > 0
+    kernels = [person._foreground, person._depth_band, person._blob_stats, lift._sample_patches,
+               refine_mod._solve, gaps._not_a_knot, complete_mod._occupied_kernel]  # (the kernels they call compile with them)
+    assert [k.py_func.__name__ for k in kernels if not k.signatures] == []

@@ -170,7 +170,7 @@ def _not_a_knot(t, y, at):
     b[0] = ((h[0] + 2 * (h[0] + h[1])) * h[1] * dy[0] + h[0] ** 2 * dy[1]) / (h[0] + h[1])
     a[n - 1, n - 2], a[n - 1, n - 1] = h[n - 2] + h[n - 3], h[n - 3]
     b[n - 1] = (h[n - 2] ** 2 * dy[n - 3] + (2 * (h[n - 3] + h[n - 2]) + h[n - 2]) * h[n - 3] * dy[n - 2]) / (h[n - 3] + h[n - 2])
-    slopes = np.linalg.solve(a, b)
+    slopes = _gauss_solve(a, b)
     out = np.empty((at.shape[0], k))
     for m in range(at.shape[0]):
         i = min(max(np.searchsorted(t, at[m], side="right") - 1, 0), n - 2)
@@ -181,3 +181,33 @@ def _not_a_knot(t, y, at):
             c3 = (s0 + s1 - 2 * dy[i, j]) / (h[i] * h[i])
             out[m, j] = y[i, j] + x * (s0 + x * (c2 + x * c3))
     return out
+
+
+@njit(cache=True)
+def _gauss_solve(a, b):
+    """x with a x = b, a (n, n) small and non-singular, b (n, k): Gaussian elimination with
+    partial pivoting on copies (no LAPACK binding to compile)."""
+    a = a.copy()
+    x = b.copy()
+    n = a.shape[0]
+    for c in range(n):
+        p = c + np.argmax(np.abs(a[c:, c]))
+        if p != c:
+            for j in range(n):
+                a[c, j], a[p, j] = a[p, j], a[c, j]
+            for j in range(x.shape[1]):
+                x[c, j], x[p, j] = x[p, j], x[c, j]
+        for r in range(c + 1, n):
+            f = a[r, c] / a[c, c]
+            if f != 0.0:
+                for j in range(c, n):
+                    a[r, j] -= f * a[c, j]
+                for j in range(x.shape[1]):
+                    x[r, j] -= f * x[c, j]
+    for c in range(n - 1, -1, -1):
+        for j in range(x.shape[1]):
+            acc = x[c, j]
+            for m in range(c + 1, n):
+                acc -= a[c, m] * x[m, j]
+            x[c, j] = acc / a[c, c]
+    return x

@@ -316,6 +316,23 @@ class FusionPipeline:
         return Frame(t, joints, conf, {"ts": ts, "person": True, "status": status})
 
 
+def warm_up(frames: int = 90) -> float:
+    """Fuse the first ``frames`` captures of a simulated session (and fill one gap), so that every
+    compiled kernel of the fusion (person, lift, complete, refine, gaps) is compiled or loaded from
+    numba's cache before a live camera's first attempt (a cold compile takes tens of seconds on a
+    small CPU). Returns the seconds it took."""
+    from edge.capture.sim_source import SimSource
+    from edge.fusion.gaps import cubic_spline
+    from edge.fusion.pose_sim import SimulatedPoseModel
+
+    t0 = time.perf_counter()
+    src = SimSource("standing_long_jump", 2**31 - 7, n_attempts=1)
+    run_source(src, FusionPipeline(src.calibration, SimulatedPoseModel(src)), max_frames=frames)
+    t = np.arange(6, dtype=np.float64)
+    cubic_spline(t, np.stack([t, t * t, -t], axis=1), np.array([2.5]))
+    return time.perf_counter() - t0
+
+
 def run_source(source, pipeline: FusionPipeline, *, max_frames: int | None = None) -> list[SkeletonFrame]:
     """Convenience: feed every capture of a source through the pipeline; returns all output frames."""
     frames: list[SkeletonFrame] = []

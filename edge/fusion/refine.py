@@ -73,8 +73,23 @@ def _solve(p, q, c, wd, lambda1, r, t):
         at = a @ t
         lhs = wd[i] * eye + lam * (m.T @ m)
         rhs = wd[i] * p[i] - lam * (m.T @ at)
-        out[i] = np.linalg.solve(lhs, rhs)
+        out[i] = _solve3(lhs, rhs)
     return out
+
+
+@njit(cache=True)
+def _solve3(a, b):
+    """x with a x = b for a symmetric positive definite 3 x 3 a (Cramer's rule: here a = w I + a
+    positive semi-definite term, well conditioned; no LAPACK binding to compile)."""
+    c00 = a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1]
+    c01 = a[1, 2] * a[2, 0] - a[1, 0] * a[2, 2]
+    c02 = a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0]
+    det = a[0, 0] * c00 + a[0, 1] * c01 + a[0, 2] * c02
+    x = np.empty(3)
+    x[0] = (b[0] * c00 + a[0, 1] * (b[2] * a[1, 2] - b[1] * a[2, 2]) + a[0, 2] * (b[1] * a[2, 1] - b[2] * a[1, 1])) / det
+    x[1] = (a[0, 0] * (b[1] * a[2, 2] - b[2] * a[1, 2]) + b[0] * c01 + a[0, 2] * (b[2] * a[1, 0] - b[1] * a[2, 0])) / det
+    x[2] = (a[0, 0] * (b[2] * a[1, 1] - b[1] * a[2, 1]) + a[0, 1] * (b[1] * a[2, 0] - b[2] * a[1, 0]) + b[0] * c02) / det
+    return x
 
 
 def reprojection_residual_m(points: np.ndarray, q_undistorted: np.ndarray, depth_to_color: RigidTransform) -> np.ndarray:

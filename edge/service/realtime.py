@@ -223,6 +223,10 @@ class RealtimeService:
         from edge.sim import simulate
 
         t0 = time.perf_counter()
+        if self.options.kind not in SKELETON_KINDS:  # the fusion's compiled kernels, before the first capture
+            from edge.fusion.pipeline import warm_up
+
+            warm_up()
         seq = simulate(self.action, 2**31 - 7, faults=[]).sequence
         report = self.analyze(seq, self.action)
         if self.options.guidance:
