@@ -15,7 +15,8 @@ the first 60 % train, the next 20 % validation, the last 20 % test (paper Sec. 6
 
 Cache: ``out/cache/scorer/<action>-s<S>-n<n>-<input hash>.npz`` with ``x`` float32 (n, C, T, 17)
 (``edge.score.preprocess.prepare_input``), ``y`` float32 (n,) label scores (mean of 3 raters),
-``condition`` (n,) str, ``seed`` (n,) uint32 simulate seeds. Git-ignored; rebuilt when absent.
+``condition`` (n,) str, ``seed`` (n,) uint32 simulate seeds. Git-ignored; rebuilt when absent, from
+the largest smaller cached set of the same seed when there is one (only the new samples are simulated).
 
 Augmentations (paper Sec. 2, each applied independently with p = 0.5, ``augment_batch``):
 temporal distortion phi(t) = t + A sin(2 pi f t), A in [0, 0.1] x length (Eq. after 2); joint
@@ -131,13 +132,33 @@ def load_training_set(
             z = np.load(path, allow_pickle=False)
             return ScoreData(action, z["x"], z["y"], z["condition"], z["seed"])
     pairs = [(train_sample_seed(master, action, i), train_condition(master, action, i)) for i in range(int(n))]
-    data = simulate_samples(action, pairs, spec, progress)
+    head = _largest_cached_prefix(path, action, master, n, spec) if path is not None else None
+    if head is not None:  # sample i depends only on (master, action, i): simulate only the new ones
+        rest = simulate_samples(action, pairs[len(head) :], spec, progress)
+        data = ScoreData(action, np.concatenate([head.x, rest.x]), np.concatenate([head.y, rest.y]),
+                         np.concatenate([head.condition, rest.condition]), np.concatenate([head.seed, rest.seed]))
+    else:
+        data = simulate_samples(action, pairs, spec, progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, x=data.x, y=data.y, condition=data.condition, seed=data.seed)
         tmp.replace(path)
     return data
+
+
+def _largest_cached_prefix(path: Path, action: str, master: int, n: int, spec: InputSpec) -> ScoreData | None:
+    """The largest cached training set of the same action, master seed and input spec with fewer
+    than ``n`` samples (its samples are the first ones of the larger set), or None."""
+    best = None
+    for other in path.parent.glob(f"{action}-s{int(master)}-n*-{spec_hash(spec)}.npz"):
+        size = other.name[len(f"{action}-s{int(master)}-n") :].split("-")[0]
+        if size.isdigit() and int(size) < int(n) and (best is None or int(size) > best[0]):
+            best = (int(size), other)
+    if best is None:
+        return None
+    z = np.load(best[1], allow_pickle=False)
+    return ScoreData(action, z["x"], z["y"], z["condition"], z["seed"])
 
 
 def split_indices(n: int, master: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

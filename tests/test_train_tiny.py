@@ -18,6 +18,7 @@ from models.data import (
     eval_sample_seed,
     fresh_eval_seeds,
     joint_jitter,
+    load_training_set,
     rotate_y,
     split_indices,
     temporal_distortion,
@@ -115,6 +116,25 @@ def test_seed_scheme_keeps_evaluation_fresh():
     a, b, c = split_indices(600, 7)
     assert (len(a), len(b), len(c)) == (360, 120, 120)
     assert len(set(a) | set(b) | set(c)) == 600
+
+
+def test_a_larger_training_set_extends_a_cached_smaller_one(tmp_path, monkeypatch):
+    """Sample i depends only on (master, action, i): a 6-sample set built on the cached 4-sample
+    set simulates 2 samples and equals the 6-sample set simulated from scratch."""
+    import models.data as data
+
+    spec = InputSpec()
+    small = load_training_set("deep_squat", 5, 4, spec, cache_dir=tmp_path)
+    simulated = []
+    real = data.simulate_samples
+    monkeypatch.setattr(data, "simulate_samples", lambda a, pairs, *r, **k: simulated.append(len(pairs)) or real(a, pairs, *r, **k))
+    big = load_training_set("deep_squat", 5, 6, spec, cache_dir=tmp_path)
+    assert simulated == [2]
+    fresh = load_training_set("deep_squat", 5, 6, spec, cache_dir=None)
+    np.testing.assert_array_equal(big.x[:4], small.x)
+    np.testing.assert_array_equal(big.x, fresh.x)
+    np.testing.assert_array_equal(big.seed, fresh.seed)
+    assert list(big.condition) == list(fresh.condition)
 
 
 def test_prepare_input_faces_plus_x_and_finds_the_action(seq):
