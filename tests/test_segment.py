@@ -132,6 +132,12 @@ def _knee_path(n, waypoints):
         if f1 > f0 and a1 != a0:
             u = np.clip((t - f0) / (f1 - f0), 0, 1)
             ang = np.where(t >= f0, a0 + (a1 - a0) * (10 * u**3 - 15 * u**4 + 6 * u**5), ang)
+    return _knee_joints(ang)
+
+
+def _knee_joints(ang):
+    """Synthetic squat-like joints (n, 17, 3) with knee flexion ``ang`` (n,) (rad); hips 0.6 x as much."""
+    n = ang.shape[0]
     j = np.zeros((n, 17, 3))
     for side, z in ((11, -0.1), (12, 0.1)):
         j[:, side] = [0, 0.9, z]

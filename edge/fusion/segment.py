@@ -35,14 +35,29 @@ once the hips have moved forward (the jump ended on landing; the later stand-up 
 a move from the last attempt's end pose back to its start pose (ball back to the chest, standing
 up) is a reset, and a move that comes back having covered little angle a fidget: both dropped.
 The end is then placed by a least-squares fit of the move reaching rest (:func:`fit_boundary`)
-with the definition applied to the fitted model.
+with the definition applied to the fitted model; a travelling attempt's end is not placed before
+its hips have come to rest (the spec's last keyframe, ``stabilized``: hip speed below 0.1 m/s,
+is part of the truth's definition: the end is at or after the last keyframe). The start is the
+confirmed run over the threshold that leads into the move's first strong frame: a run of wobble
+that fell back under the threshold before it, the pose not having left the rest pose, is not
+the start.
 
-Known limits (measured on simulated sessions, see ``edge.fusion.bench``): the fused stream's
-correlated joint-angle wobble (5-10 deg over a few frames) sometimes looks like the start of a
-move: a long-jump start found 8-9 frames early, a free-throw start re-found 15 frames late, a
-volleyball pass merged with the reset before it; some volleyball-pass ends are found 5-10 frames
-early (the arms' last slow part hidden in the wobble); squat starts (a slow hip creep, then the knee
-unlocking) are still found up to +4-6 frames late.
+Known limits (measured on simulated sessions, ``edge.fusion.bench --only segmentation``; tuned on
+session seeds 400-411 and 500-507, 300 attempts: 95.0% with start and end within 3 frames (92.7%
+before the hip-settling and strong-run rules), 97.7% within 5, emission median 11 frames after
+the true end; the report seeds 300-303 are in the bench's output): the fused stream's correlated
+joint-angle wobble (5-20 deg over a few frames, mostly on joints the body model placed) is
+comparable to a slow move. A free throw's slow, shallow knee dip (fused activity 20-30 deg/s, at
+the start threshold) can go unseen, the start then found at the arm's rise, 12-15 frames late (3
+in 300); squat starts (the knee unlocking from straight, a few degrees hidden in the wobble) are
+found up to 4-6 frames late and their ends 3-4 frames early in some sessions; a wobble that runs
+into the move with the pose already off the rest pose (a 40 deg single-knee glitch) still makes an
+early start (a long jump, -12 frames); volleyball-pass ends are sometimes found 4-10 frames early
+(the arms' last slow part hidden in the wobble). A long jumper's balance step after the landing
+counts in the truth (the hips have not settled) and is followed only when the hips keep moving
+through it; the first frame of the hips' deceleration below 0.1 m/s is taken for the settling
+(the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), so travelling
+ends run 1-2 frames late on average.
 
 ``sliding_windows`` is the other mode: fixed 90-frame windows (paper Sec. 7: 90-frame samples).
 """
@@ -137,6 +152,12 @@ def movement_bounds(
 SG_WINDOW = 9
 COMPLETED_WEIGHT = 0.25
 START_LAG = 1
+# A run reaching STRONG_SHARE x the start threshold is a move, not the fusion's wobble (measured on
+# simulated sessions: the wobble's runs peak at 1.0-1.4 x, a free throw's shallow dip at 1.8 x or
+# more; 1.6 and 1.75 gave the same starts, 2 lost the dips' starts).
+STRONG_SHARE = 1.75
+HIP_STILL_M_S = 0.1  # a travelling attempt's hips at rest: the spec's `stabilized` keyframe (hip speed below 0.1 m/s)
+SETTLE_BACK = 8  # the hips' settling is looked for from this many frames before the pause
 HIP_L, HIP_R = joint_index("left_hip"), joint_index("right_hip")
 
 
@@ -249,10 +270,12 @@ class _Candidate:
     start_hip: float
     floor: float = 0.0
     quiet_below: float = QUIET_DEG_S
+    on_deg_s: float = ON_DEG_S
     far: float = 0.0
     path: float = 0.0
     quiet: int = 0
     quiet_at: int | None = None
+    settling: bool = False
 
 
 class AttemptSegmenter:
@@ -286,9 +309,11 @@ class AttemptSegmenter:
     A pause of ``long_quiet_s``, or the person leaving the view, ends whatever is under way (an
     attempt if it qualifies); a candidate that never pauses within twice the spec's longest
     ``typical_duration_s`` is dropped. An attempt is emitted ``rest_s`` + 4 frames after its
-    end. Its end is placed by a least-squares fit of the move reaching rest (``fit_boundary``)
-    and the truth's definition applied to the fitted model; its start one frame before the
-    confirmed onset (``_refine_start``).
+    end; a travelling one, if its hips are still moving then, as soon as they are seen below
+    ``HIP_STILL_M_S`` (along travel and up), its end not before that frame. Its end is placed by
+    a least-squares fit of the move reaching rest (``fit_boundary``) and the truth's definition applied to the fitted model; its start one frame before the
+    confirmed run over the threshold that leads into the first frame at ``STRONG_SHARE`` x the
+    threshold (``_refine_start``).
     """
 
     def __init__(
@@ -345,6 +370,7 @@ class AttemptSegmenter:
         self._angles: list[np.ndarray] = []
         self._wconf: list[np.ndarray] = []
         self._hip_x: list[float] = []
+        self._hip: list[np.ndarray] = []  # mid-hip (3,) (m), same frames as _frames
         self._d2: list[np.ndarray] = []
         self._act: list[float] = []
         self._smooth: list[np.ndarray] = []  # Savitzky-Golay smoothed primary angles, same frames as _act
@@ -378,6 +404,7 @@ class AttemptSegmenter:
         self._angles.append(ang)
         self._wconf.append(conf * self.w)
         self._hip_x.append(0.5 * float(j[HIP_L, 0] + j[HIP_R, 0]))
+        self._hip.append(0.5 * (j[HIP_L] + j[HIP_R]))
         if len(self._angles) >= 3:
             a3 = self._angles[-3:]
             self._d2.append(np.abs(a3[1] - 0.5 * (a3[0] + a3[2])))
@@ -404,7 +431,7 @@ class AttemptSegmenter:
             quiet_at = cand.quiet_at if cand.quiet_at is not None else last
             verdict = self._judge(cand, quiet_at, last, final=True)
             if verdict == "attempt":
-                att = self._make(cand.on_at, quiet_at, refine_end=cand.quiet_at is not None)
+                att = self._make(cand, quiet_at, refine_end=cand.quiet_at is not None)
                 if att is not None:
                     out.append(att)
         self._reset()
@@ -477,7 +504,8 @@ class AttemptSegmenter:
             if self._run >= 3 and self._rest >= self.hold:
                 on_at = s - self._run + 1
                 pose, hip = self._pose(on_at - min(self._rest, 2 * self.hold), on_at - 1)
-                self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), quiet_below=max(on, self.quiet_deg_s))
+                self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), quiet_below=max(on, self.quiet_deg_s),
+                                        on_deg_s=on)
                 self._state = "moving"
             return []
         cand = self._cand
@@ -496,6 +524,14 @@ class AttemptSegmenter:
             cand.quiet = 0
             cand.quiet_at = None
         verdict = None
+        if cand.settling:  # a travelling attempt, over but for the hips coming to rest
+            if cand.quiet == 0:
+                cand.settling = False  # it moves again first: the attempt goes on
+            else:
+                settled = self._hips_settled(cand.quiet_at - SETTLE_BACK)
+                if settled is not None or cand.quiet >= self.long_quiet:
+                    return self._finish(cand, s, "attempt", settled)
+                return []
         if s - cand.on_at == self.confirm and cand.far < self.far_min:
             verdict = "noise"  # the pose has not left the rest pose: noise, not a move
         elif cand.quiet == self.rest or cand.quiet == self.long_quiet:
@@ -504,9 +540,20 @@ class AttemptSegmenter:
             verdict = "drop"  # never still again within the longest attempt: not an attempt
         if verdict is None:
             return []
+        settled = None
+        if verdict == "attempt" and self.travels:
+            settled = self._hips_settled(cand.quiet_at - SETTLE_BACK)
+            if settled is None and cand.quiet < self.long_quiet:
+                cand.settling = True  # wait for the hips (emitted as soon as they are below HIP_STILL_M_S)
+                return []
+        return self._finish(cand, s, verdict, settled)
+
+    def _finish(self, cand: "_Candidate", s: int, verdict: str, settled: int | None) -> list[Attempt]:
+        """Emit (verdict 'attempt', its end not before frame ``settled`` when given) or drop the
+        candidate at stream frame s, and go back to idle."""
         out: list[Attempt] = []
         if verdict == "attempt":
-            att = self._make(cand.on_at, cand.quiet_at)
+            att = self._make(cand, cand.quiet_at, not_before=settled)
             if att is not None:
                 out.append(att)
                 end_pose, _ = self._pose(cand.quiet_at, s)
@@ -547,12 +594,49 @@ class AttemptSegmenter:
         hi = min(hi, self._offset + len(self._frames) - 1)
         return np.stack(self._angles[lo - self._offset : hi - self._offset + 1]), lo
 
-    def _refine_start(self, k_on: int) -> int:
-        """The start from the first frame of the confirmed run above threshold: the 9-frame derivative
-        sees a move from rest one frame early; measured on simulated sessions the run begins one frame
-        after the truth's last still frame (a least-squares onset fit on the smoothed fused stream
-        was biased early by its slow drift and is not used here)."""
+    def _refine_start(self, cand: "_Candidate", k_end: int) -> int:
+        """The start from the confirmed run above the candidate's threshold ``on`` (deg/s) that leads
+        into the move's first strong frame (activity >= ``STRONG_SHARE`` x ``on``, looked for in
+        [onset, k_end]): an earlier run that dropped back under ``on`` with the pose still within
+        ``far_min_deg`` of the rest pose (it had not left it: the fused stream's wobble, and the move
+        started from the pause after it) is not the start. The 9-frame derivative
+        sees a move from rest one frame early; measured on simulated sessions the run begins one
+        frame after the truth's last still frame (``START_LAG``; a least-squares onset fit on the
+        smoothed fused stream was biased early by its slow drift and is not used here).
+        """
+        k_on, on = cand.on_at, cand.on_deg_s
+        hi = min(k_end, self._offset + len(self._act) - 1)
+        act = np.asarray(self._act[k_on - self._offset : hi - self._offset + 1], dtype=np.float64)
+        strong = np.nonzero(act >= STRONG_SHARE * on)[0]
+        if strong.size:
+            k = int(strong[0])
+            while k > 0 and act[k - 1] >= on:
+                k -= 1
+            if k > 0:  # a pause before the strong run: was what came before it the wobble?
+                d = self._dist(self._smooth[k_on + k - 1 - self._offset], cand.start_pose)
+                if np.isfinite(d) and d < self.far_min:
+                    k_on += k
         return max(k_on - START_LAG, self._offset)
+
+    def _hips_settled(self, lo: int) -> int | None:
+        """First stream frame >= lo where the mid-hip speed along travel and up (m/s, 9-frame
+        Savitzky-Golay) is below ``HIP_STILL_M_S``; None if none yet, lo when the hips are unseen.
+
+        The spec's ``stabilized`` keyframe asks for the speed to *stay* below for 0.2 s; on the fused
+        stream the hips' 2-3 cm wobble at rest reads 0.1-0.2 m/s now and then, so the first frame of
+        the landing's deceleration below the threshold is taken (the sideways component, depth for a
+        side-on camera, is the noisiest and is left out)."""
+        lo = max(lo, self._offset + self._half)
+        last = self._offset + len(self._frames) - 1 - self._half  # the last frame with a centred window
+        if last < lo:
+            return None
+        h = np.stack(self._hip[lo - self._half - self._offset : last + self._half - self._offset + 1])
+        if not np.isfinite(h).all():
+            return lo
+        win = np.lib.stride_tricks.sliding_window_view(h[:, :2], SG_WINDOW, axis=0)  # (m, 2, window)
+        speed = np.linalg.norm(win @ self._dw, axis=1) * self.fps
+        below = np.nonzero(speed < HIP_STILL_M_S)[0]
+        return lo + int(below[0]) if below.size else None
 
     def _refine_end(self, k_end: int) -> int:
         x, lo = self._window(k_end - 14, k_end + self.rest)
@@ -569,9 +653,12 @@ class AttemptSegmenter:
         k = moving[-1] + 1 if moving.size else int(np.ceil(t1))
         return int(lo + k)
 
-    def _make(self, on_at: int, end_at: int, refine_end: bool = True) -> Attempt | None:
-        start = self._refine_start(on_at)
+    def _make(self, cand: "_Candidate", end_at: int, refine_end: bool = True,
+              not_before: int | None = None) -> Attempt | None:
+        start = self._refine_start(cand, end_at)
         end = self._refine_end(end_at) if refine_end else end_at
+        if not_before is not None:
+            end = max(end, not_before)
         start = max(start - self.pad, self._offset)
         end = min(end + self.pad, self._offset + len(self._frames) - 1)
         if end - start + 1 < self.min_frames:
@@ -601,6 +688,7 @@ class AttemptSegmenter:
             del self._angles[:drop]
             del self._wconf[:drop]
             del self._hip_x[:drop]
+            del self._hip[:drop]
             del self._act[:drop]
             del self._smooth[:drop]
             self._offset += drop
