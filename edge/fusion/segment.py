@@ -27,7 +27,10 @@ hold made ill-posed: the truth fell on the stream's last frame or after the stan
 On a clean (noise-free) motion :func:`movement_bounds` applies exactly this definition; the
 simulator uses it for the ground truth. On the fused stream, :class:`AttemptSegmenter` looks for
 the same frames: activity from a 9-frame Savitzky-Golay derivative with each angle weighted by its
-inverse noise variance; a move starts a *candidate*, and each pause of the candidate is judged
+inverse noise variance, a knee read as its signed flexion about the hips' left-right axis
+(:func:`hinge_angles`: the fused straight knee often sits a few degrees past straight, and its
+interior angle, folded at 180, then hides the last degrees of a squat's rise and the first of its
+descent); a move starts a *candidate*, and each pause of the candidate is judged
 from the pose it pauses in, with what the spec says about the action (``direction_of_travel``):
 an on-the-spot attempt is over when the body is back near the pose it started from (a held
 follow-through or the bottom of a squat is far from it: the attempt goes on); a travelling one
@@ -43,14 +46,15 @@ that fell back under the threshold before it, the pose not having left the rest 
 the start.
 
 Known limits (measured on simulated sessions, ``edge.fusion.bench --only segmentation``; tuned on
-session seeds 400-411 and 500-507, 300 attempts: 95.0% with start and end within 3 frames (92.7%
-before the hip-settling and strong-run rules), 97.7% within 5, emission median 11 frames after
-the true end; the report seeds 300-303 are in the bench's output): the fused stream's correlated
+session seeds 400-411, 500-507 and 600-611, 480 attempts: 94.8% with start and end within 3
+frames (92.5% with the knees' interior angle; deep squats 79/96 -> 92/96), 97.5% within 5, emission
+median 11 frames after the true end, p90 12; the report seeds 300-303 are in the bench's output): the fused stream's correlated
 joint-angle wobble (5-20 deg over a few frames, mostly on joints the body model placed) is
 comparable to a slow move. A free throw's slow, shallow knee dip (fused activity 20-30 deg/s, at
 the start threshold) can go unseen, the start then found at the arm's rise, 12-15 frames late (3
-in 300); squat starts (the knee unlocking from straight, a few degrees hidden in the wobble) are
-found up to 4-6 frames late and their ends 3-4 frames early in some sessions; a wobble that runs
+in 300); squat starts are still found 4-6 frames late now and then (2 in 96), the knee's unlocking hidden
+in the wobble; the knees' signed reading costs the free throw's shallow dip a little (3 more late
+starts in 120); a wobble that runs
 into the move with the pose already off the rest pose (a 40 deg single-knee glitch) still makes an
 early start (a long jump, -12 frames); volleyball-pass ends are sometimes found 4-10 frames early
 (the arms' last slow part hidden in the wobble). A long jumper's balance step after the landing
@@ -148,7 +152,36 @@ def movement_bounds(
     return start, end
 
 
+def hinge_angles(joints: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Signed flexion angles (degrees) (T, n) of the triplets idx (n, 3, 2) about the body's
+    left-right axis (left hip -> right hip), in [0, 360): 180 is straight, below it flexed, above it
+    hyperextended for a body facing +x. NaN where a point or a hip is missing.
+
+    Unlike the interior angle (``angle_series``), which folds at 180 (noise on a straight knee always
+    reads as a bend of several degrees), this reading passes smoothly through straight: the last
+    degrees of a knee locking straight, or the first of it unlocking, are not hidden in the fold.
+    It equals the interior angle for a triplet moving in the body's sagittal plane (a knee)."""
+    j = np.asarray(joints, dtype=np.float64)
+    pts = 0.5 * (j[:, idx[..., 0]] + j[:, idx[..., 1]])  # (T, n, 3, 3)
+    u = pts[:, :, 0] - pts[:, :, 1]
+    v = pts[:, :, 2] - pts[:, :, 1]
+    axis = j[:, HIP_R] - j[:, HIP_L]  # (T, 3)
+    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+    axis = np.divide(axis, norm, out=np.full_like(axis, np.nan), where=norm > 1e-9)
+    sn = np.einsum("tnk,tk->tn", np.cross(u, v), axis)
+    deg = np.degrees(np.arctan2(sn, np.einsum("tnk,tnk->tn", u, v)))
+    return np.where(deg < 0, deg + 360.0, deg)
+
+
+def knee_triplets(spec: ActionSpec, share: float = PRIMARY_SHARE) -> np.ndarray:
+    """Bool (n,) over the primary angles (``primary_angles``): True where the triplet's vertex is a knee."""
+    weights = np.array([s.weight for s in spec.salient_joints], dtype=np.float64)
+    keep = weights >= share * weights.max()
+    return np.array([s.triplet[1].endswith("knee") for s, k in zip(spec.salient_joints, keep) if k], dtype=bool)
+
+
 # --- streaming segmentation ----------------------------------------------------------------
+HIP_L, HIP_R = joint_index("left_hip"), joint_index("right_hip")
 SG_WINDOW = 9
 COMPLETED_WEIGHT = 0.25
 START_LAG = 1
@@ -158,7 +191,6 @@ START_LAG = 1
 STRONG_SHARE = 1.75
 HIP_STILL_M_S = 0.1  # a travelling attempt's hips at rest: the spec's `stabilized` keyframe (hip speed below 0.1 m/s)
 SETTLE_BACK = 8  # the hips' settling is looked for from this many frames before the pause
-HIP_L, HIP_R = joint_index("left_hip"), joint_index("right_hip")
 
 
 @dataclass
@@ -345,6 +377,7 @@ class AttemptSegmenter:
         self.spec = spec
         self.fps = float(fps)
         self.idx, self.w = primary_angles(spec)
+        self._knee = knee_triplets(spec)
         self.travels = spec.direction_of_travel != "none"
         self.on_deg_s = float(on_deg_s)
         self.still_deg_s = float(still_deg_s)
@@ -396,6 +429,8 @@ class AttemptSegmenter:
             raise ValueError(f"a frame needs joints (17, 3) and confidence (17,), got {j.shape} and {c.shape}.")
         self._frames.append(frame)
         ang = angle_series(j[None], self.idx)[0]
+        if self._knee.any():  # knees: the signed reading, which does not fold at straight
+            ang = np.where(self._knee, hinge_angles(j[None], self.idx)[0], ang)
         status = getattr(frame, "status", None)
         if status is not None:  # keypoints placed by the body model count less than measured ones
             c = c * np.where(np.asarray(status) == COMPLETED, COMPLETED_WEIGHT, 1.0)
