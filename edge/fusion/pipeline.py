@@ -21,7 +21,9 @@ dropped and logged; a jump back of more than 1 s (the device restarted) flushes 
 and resets the clocks; ``sync.TimestampError`` ends a stream that keeps running backwards.
 ``stats.timings_ms`` records the wall-clock fusion cost of each processed capture (the last ``STATS_WINDOW``) without the
 pose model, ``stats.cpu_ms`` the same as CPU time of the calling thread (what the fusion itself
-costs when other processes compete for the cores).
+costs when other processes compete for the cores). The per-pixel and per-keypoint loops (person,
+lift, refine, gap spline) are numba kernels; ``warm_up`` compiles or loads them all before a live
+camera's first attempt (the service calls it at start).
 """
 
 from __future__ import annotations
