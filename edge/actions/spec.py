@@ -60,6 +60,8 @@ Point = Annotated[str, Field(description="joint name, {side}_joint or mid_<pair>
 class Keyframe(_M):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="keyframe id, snake_case")
     description: str = Field(min_length=5, description="the event that defines this moment")
+    at_rest: bool = Field(False, description="the moment the body is still again (the moving points slower than "
+                          "0.1 m/s for 0.2 s): an attempt that ends here ends no earlier than they stop")
 
 
 class Phase(_M):

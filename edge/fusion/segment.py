@@ -38,7 +38,13 @@ once the hips have moved forward (the jump ended on landing; the later stand-up 
 a move from the last attempt's end pose back to its start pose (ball back to the chest, standing
 up) is a reset, and a move that comes back having covered little angle a fidget: both dropped.
 The end is then placed by a least-squares fit of the move reaching rest (:func:`fit_boundary`)
-with the definition applied to the fitted model; a travelling attempt's end is not placed before
+with the definition applied to the fitted model; where the spec's last keyframe is the body still
+(:func:`ends_still`: the pass's ``recovery``, the squat's ``end``) an on-the-spot attempt's end is
+not placed before the points of the primary angles (left and right as one midpoint: the hands, the
+hips) are slower than 0.1 m/s by a fit of their positions reaching rest (a whole minimum-jerk
+polynomial): on clean simulated passes the angles' pause comes 1-2 frames (up to 4 after a slow
+finish) before that keyframe, which sets the truth's end in 94 of 96 passes, and "points slower
+than 0.1 m/s" gives the truth's end exactly in 95 of 96 (squats 93 of 96); a travelling attempt's end is not placed before
 its hips have come to rest (the spec's last keyframe, ``stabilized``: hip speed below 0.1 m/s,
 is part of the truth's definition: the end is at or after the last keyframe). The start is the
 confirmed run over the threshold that leads into the move's first strong frame: a run of wobble
@@ -47,7 +53,9 @@ the start.
 
 Known limits (measured on simulated sessions, ``edge.fusion.bench --only segmentation``; tuned on
 session seeds 400-411, 500-507 and 600-611, 480 attempts: 94.8% with start and end within 3
-frames (92.5% with the knees' interior angle; deep squats 79/96 -> 92/96), 97.5% within 5, emission
+frames (92.5% with the knees' interior angle; deep squats 79/96 -> 92/96; the points' rest for the
+end: passes 93 -> 94/96, their end errors centred on 0 instead of -1, squats 92 -> 91/96, one
+squat end 4 frames late from the noisy fit of the hips' tail), 97.5% within 5, emission
 median 11 frames after the true end, p90 12; the report seeds 300-303 are in the bench's output): the fused stream's correlated
 joint-angle wobble (5-20 deg over a few frames, mostly on joints the body model placed) is
 comparable to a slow move. A free throw's slow, shallow knee dip (fused activity 20-30 deg/s, at
@@ -56,8 +64,10 @@ in 300); squat starts are still found 4-6 frames late now and then (2 in 96), th
 in the wobble; the knees' signed reading costs the free throw's shallow dip a little (3 more late
 starts in 120); a wobble that runs
 into the move with the pose already off the rest pose (a 40 deg single-knee glitch) still makes an
-early start (a long jump, -12 frames); volleyball-pass ends are sometimes found 4-10 frames early
-(the arms' last slow part hidden in the wobble). A long jumper's balance step after the landing
+early start (a long jump, -12 frames); a pass's end is still found 6-9 frames early when the idle
+sway that the simulator starts at the recovery moves the hands at 0.1-0.15 m/s just after they
+stopped (the truth's ``recovery`` keyframe asks for 0.2 s below 0.1 m/s; the primary angles move
+at under 5 deg/s then, far below the fused stream's wobble: not seen; 1 in 96 tuning passes). A long jumper's balance step after the landing
 counts in the truth (the hips have not settled) and is followed only when the hips keep moving
 through it; the first frame of the hips' deceleration below 0.1 m/s is taken for the settling
 (the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), so travelling
@@ -74,7 +84,7 @@ import numpy as np
 
 from edge.actions.spec import ActionSpec
 from edge.fusion.gaps import COMPLETED
-from edge.skeleton.joints import joint_index
+from edge.skeleton.joints import JOINT_NAMES, joint_index
 
 PRIMARY_SHARE = 0.8
 STILL_DEG_S = 5.0
@@ -180,6 +190,29 @@ def knee_triplets(spec: ActionSpec, share: float = PRIMARY_SHARE) -> np.ndarray:
     return np.array([s.triplet[1].endswith("knee") for s, k in zip(spec.salient_joints, keep) if k], dtype=bool)
 
 
+def ends_still(spec: ActionSpec) -> bool:
+    """True when the spec's last keyframe is the body coming to rest (``Keyframe.at_rest``: the
+    squat's ``end``, the long jump's ``stabilized``, the pass's ``recovery``), so the attempt ends no
+    earlier than the points of the primary angles have stopped; False when it is an event of the
+    move itself (the free throw's arm starting down, the sit-up's shoulders on the mat)."""
+    return bool(spec.keyframes[-1].at_rest)
+
+
+def primary_points(spec: ActionSpec, share: float = PRIMARY_SHARE) -> np.ndarray:
+    """Point indices int (p, 2) of the body points the primary angles move, left and right taken
+    together as their midpoint (the mid-hip, the mid-wrist: the hands; a midline joint twice)."""
+    idx, _ = primary_angles(spec, share)
+    out = set()
+    for i, j in np.unique(idx.reshape(-1, 2), axis=0).tolist():
+        name = JOINT_NAMES[i]
+        side = name.split("_", 1)
+        if side[0] in ("left", "right"):
+            out.add((joint_index(f"left_{side[1]}"), joint_index(f"right_{side[1]}")))
+        else:
+            out.add((i, j))
+    return np.array(sorted(out), dtype=np.int64)
+
+
 # --- streaming segmentation ----------------------------------------------------------------
 HIP_L, HIP_R = joint_index("left_hip"), joint_index("right_hip")
 SG_WINDOW = 9
@@ -189,7 +222,9 @@ START_LAG = 1
 # simulated sessions: the wobble's runs peak at 1.0-1.4 x, a free throw's shallow dip at 1.8 x or
 # more; 1.6 and 1.75 gave the same starts, 2 lost the dips' starts).
 STRONG_SHARE = 1.75
-HIP_STILL_M_S = 0.1  # a travelling attempt's hips at rest: the spec's `stabilized` keyframe (hip speed below 0.1 m/s)
+STILL_M_S = 0.1  # a point at rest: the specs' "still" keyframes (hip speed below 0.1 m/s)
+HIP_STILL_M_S = STILL_M_S  # a travelling attempt's hips at rest: the spec's `stabilized` keyframe
+POINT_POWERS = (3, 4, 5)  # the points' move reaching rest: a whole minimum-jerk polynomial
 SETTLE_BACK = 8  # the hips' settling is looked for from this many frames before the pause
 
 
@@ -231,29 +266,32 @@ def _deriv_weights(window: int = SG_WINDOW, order: int = 2, deriv: int = 1) -> n
     return savgol_coeffs(window, order, deriv=deriv, use="dot")
 
 
-def fit_boundary(x: np.ndarray, weights: np.ndarray, grid: np.ndarray, direction: int) -> tuple[float, np.ndarray]:
+def fit_boundary(x: np.ndarray, weights: np.ndarray, grid: np.ndarray, direction: int,
+                 powers: tuple[int, ...] = (3, 4)) -> tuple[float, np.ndarray]:
     """Least-squares change point of a movement leaving (direction +1) or reaching (-1) rest.
 
     x: angles (m, n) on consecutive frames 0..m-1 (NaN: missing); weights (n,) >= 0 per angle
     (inverse noise variance); grid: candidate change points (frames, fractional allowed). Each
     angle is modelled as its rest value r on the resting side of the change point t0 and
     r + c u^3 + d u^4 on the moving side, u = |t - t0| (frames): the leading terms of a
-    minimum-jerk move leaving (or reaching) rest. Returns (t0, coef (n, 3) = r, c, d per angle) of
-    the candidate with the least weighted residual sum of squares.
+    minimum-jerk move leaving (or reaching) rest (``powers``: the powers of u in the model; (3, 4, 5)
+    is a whole minimum-jerk move). Returns (t0, coef (n, 1 + len(powers)) = r, c, d, ... per
+    angle) of the candidate with the least weighted residual sum of squares.
     """
     x = np.asarray(x, dtype=np.float64)
     m, n = x.shape
     t = np.arange(m, dtype=np.float64)
     ok = np.isfinite(x)
     y = np.where(ok, x, 0.0)
-    best = (np.inf, float(grid[0]), np.zeros((n, 3)))
-    use = (np.asarray(weights) > 0) & (ok.sum(axis=0) >= 5)
+    nb = 1 + len(powers)
+    best = (np.inf, float(grid[0]), np.zeros((n, nb)))
+    use = (np.asarray(weights) > 0) & (ok.sum(axis=0) >= nb + 2)
     full = use & ok.all(axis=0)  # angles seen on every frame: one least-squares solve for all of them
     for t0 in grid:
         u = np.maximum(direction * (t - t0), 0.0)
-        basis = np.stack([np.ones(m), u**3, u**4], axis=1)  # (m, 3)
+        basis = np.stack([np.ones(m)] + [u**q for q in powers], axis=1)  # (m, nb)
         sse = 0.0
-        coef = np.zeros((n, 3))
+        coef = np.zeros((n, nb))
         if full.any():
             c, *_ = np.linalg.lstsq(basis, y[:, full], rcond=None)
             r = y[:, full] - basis @ c
@@ -343,7 +381,9 @@ class AttemptSegmenter:
     ``typical_duration_s`` is dropped. An attempt is emitted ``rest_s`` + 4 frames after its
     end; a travelling one, if its hips are still moving then, as soon as they are seen below
     ``HIP_STILL_M_S`` (along travel and up), its end not before that frame. Its end is placed by
-    a least-squares fit of the move reaching rest (``fit_boundary``) and the truth's definition applied to the fitted model; its start one frame before the
+    a least-squares fit of the move reaching rest (``fit_boundary``) and the truth's definition applied to the fitted model
+    (when the spec's last keyframe is the body still, ``ends_still``, not before the points have
+    stopped: ``_points_rest``); its start one frame before the
     confirmed run over the threshold that leads into the first frame at ``STRONG_SHARE`` x the
     threshold (``_refine_start``).
     """
@@ -378,6 +418,8 @@ class AttemptSegmenter:
         self.fps = float(fps)
         self.idx, self.w = primary_angles(spec)
         self._knee = knee_triplets(spec)
+        self._pts_idx = primary_points(spec)
+        self._still_end = ends_still(spec) and spec.direction_of_travel == "none"
         self.travels = spec.direction_of_travel != "none"
         self.on_deg_s = float(on_deg_s)
         self.still_deg_s = float(still_deg_s)
@@ -404,6 +446,8 @@ class AttemptSegmenter:
         self._wconf: list[np.ndarray] = []
         self._hip_x: list[float] = []
         self._hip: list[np.ndarray] = []  # mid-hip (3,) (m), same frames as _frames
+        self._pts: list[np.ndarray] = []  # the primary angles' points (p, 3) (m), same frames as _frames
+        self._pconf: list[np.ndarray] = []  # their confidence (p,) (body-model points count less)
         self._d2: list[np.ndarray] = []
         self._act: list[float] = []
         self._smooth: list[np.ndarray] = []  # Savitzky-Golay smoothed primary angles, same frames as _act
@@ -440,6 +484,9 @@ class AttemptSegmenter:
         self._wconf.append(conf * self.w)
         self._hip_x.append(0.5 * float(j[HIP_L, 0] + j[HIP_R, 0]))
         self._hip.append(0.5 * (j[HIP_L] + j[HIP_R]))
+        pi = self._pts_idx
+        self._pts.append(0.5 * (j[pi[:, 0]] + j[pi[:, 1]]))
+        self._pconf.append(np.minimum(c[pi[:, 0]], c[pi[:, 1]]))
         if len(self._angles) >= 3:
             a3 = self._angles[-3:]
             self._d2.append(np.abs(a3[1] - 0.5 * (a3[0] + a3[2])))
@@ -686,7 +733,43 @@ class AttemptSegmenter:
         act = model_activity(coef, self.w, t1, frames, -1, self.fps)
         moving = np.nonzero(act >= self.on_deg_s)[0]
         k = moving[-1] + 1 if moving.size else int(np.ceil(t1))
+        if self._still_end:  # the last keyframe is the body still: not before the points have stopped
+            k = max(k, self._points_rest(lo, len(x), grid))
         return int(lo + k)
+
+    def _points_rest(self, lo: int, m: int, grid: np.ndarray) -> int:
+        """The first frame (relative to stream frame lo, window of m frames) from which the point of
+        the primary angles that moved most in the window (``primary_points``; the best seen move, and
+        the last to stop) is slower than ``STILL_M_S`` along travel and up, by a least-squares fit of
+        the points reaching rest (``fit_boundary`` on their coordinates, powers ``POINT_POWERS``,
+        weighted by confidence over each coordinate's noise variance); 0 when no point is seen well
+        enough. (The fastest of all points was tried: the noisiest point's fit then sets the end, a
+        frame late on average; a fit with powers 3 and 4 only was a frame late on clean passes.)
+
+        The angles' pause (activity below ``on_deg_s``) comes 1-2 frames before a point-speed rest
+        (a hand 0.6 m out moves 0.2 m/s at 20 deg/s), and up to 4 after a slow finish."""
+        a = lo - self._offset
+        p = np.stack(self._pts[a : a + m])  # (m, p, 3)
+        n_p = p.shape[1]
+        hist = np.stack(self._pts[-self.floor_n :])  # recent history: the noise of each coordinate
+        d2 = np.abs(hist[1:-1] - 0.5 * (hist[:-2] + hist[2:])).reshape(-1, n_p * 3)
+        var = np.array([np.median(c[np.isfinite(c)]) if np.isfinite(c).sum() >= 10 else np.nan for c in d2.T])
+        var = np.maximum(1.4826 * var / np.sqrt(1.5), 0.005) ** 2
+        conf = np.repeat(np.nanmean(np.stack(self._pconf[a : a + m]), axis=0), 3)
+        w = np.where(np.isfinite(var), conf / var, 0.0)
+        if not (w > 0).any():
+            return 0
+        t1, coef = fit_boundary(p.reshape(m, n_p * 3), w, grid, -1, powers=POINT_POWERS)
+        u = np.maximum(t1 - np.arange(m, dtype=np.float64), 0.0)
+        v = sum(q * coef[None, :, i + 1] * u[:, None] ** (q - 1) for i, q in enumerate(POINT_POWERS)) * self.fps
+        speed = np.linalg.norm(v.reshape(m, n_p, 3)[:, :, :2], axis=-1)  # (m, p) m/s, along travel and up
+        used = (w.reshape(n_p, 3) > 0).all(axis=1) & (np.abs(coef).reshape(n_p, -1).sum(axis=1) > 0)
+        if not used.any():
+            return 0
+        travel = np.linalg.norm(sum(coef[:, i + 1] * u[0] ** q for i, q in enumerate(POINT_POWERS)).reshape(n_p, 3), axis=1)
+        far = int(np.argmax(np.where(used, travel, -1.0)))  # the point that moved most: the best seen move
+        moving = np.nonzero(speed[:, far] >= STILL_M_S)[0]
+        return int(moving[-1] + 1) if moving.size else 0
 
     def _make(self, cand: "_Candidate", end_at: int, refine_end: bool = True,
               not_before: int | None = None) -> Attempt | None:
@@ -724,6 +807,8 @@ class AttemptSegmenter:
             del self._wconf[:drop]
             del self._hip_x[:drop]
             del self._hip[:drop]
+            del self._pts[:drop]
+            del self._pconf[:drop]
             del self._act[:drop]
             del self._smooth[:drop]
             self._offset += drop
