@@ -618,3 +618,25 @@ def test_warm_up_compiles_every_fusion_kernel():
     kernels = [person._foreground, person._depth_band, person._blob_stats, lift._sample_patches,
                refine_mod._solve, gaps._not_a_knot, complete_mod._occupied_kernel]  # (the kernels they call compile with them)
     assert [k.py_func.__name__ for k in kernels if not k.signatures] == []
+
+
+def test_fusion_latency_leaves_room_for_a_result_within_a_second():
+    """Frames leave the fusion gaps.delay + smoother half-window frames after they enter: at most
+    20 frames (0.67 s at 30 fps), so that segmentation and analysis fit in the second the teacher
+    waits after an attempt."""
+    from edge.capture.sim_source import SimSource
+    from edge.fusion.pipeline import FusionPipeline
+    from edge.fusion.pose_sim import SimulatedPoseModel
+
+    src = SimSource("deep_squat", 3, n_attempts=1)
+    pipe = FusionPipeline(src.calibration, SimulatedPoseModel(src))
+    latency = pipe.gaps.delay + pipe.smoother.half
+    assert latency <= 20
+    n_in = n_out = 0
+    for i, capture in enumerate(src):
+        n_out += len(pipe.process(capture))
+        n_in = pipe.stats.frames_in
+        if i >= 120:
+            break
+    waiting = n_in - pipe.config.learn_frames - n_out  # frames fused but not yet out
+    assert waiting <= latency + pipe.config.max_wait_frames
