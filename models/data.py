@@ -129,8 +129,7 @@ def load_training_set(
     if cache_dir is not None:
         path = Path(cache_dir) / f"{action}-s{int(master)}-n{int(n)}-{spec_hash(spec)}.npz"
         if path.is_file():
-            z = np.load(path, allow_pickle=False)
-            return ScoreData(action, z["x"], z["y"], z["condition"], z["seed"])
+            return _read_cached(path, action)
     pairs = [(train_sample_seed(master, action, i), train_condition(master, action, i)) for i in range(int(n))]
     head = _largest_cached_prefix(path, action, master, n, spec) if path is not None else None
     if head is not None:  # sample i depends only on (master, action, i): simulate only the new ones
@@ -155,9 +154,11 @@ def _largest_cached_prefix(path: Path, action: str, master: int, n: int, spec: I
         size = other.name[len(f"{action}-s{int(master)}-n") :].split("-")[0]
         if size.isdigit() and int(size) < int(n) and (best is None or int(size) > best[0]):
             best = (int(size), other)
-    if best is None:
-        return None
-    z = np.load(best[1], allow_pickle=False)
+    return None if best is None else _read_cached(best[1], action)
+
+
+def _read_cached(path: Path, action: str) -> ScoreData:
+    z = np.load(path, allow_pickle=False)
     return ScoreData(action, z["x"], z["y"], z["condition"], z["seed"])
 
 

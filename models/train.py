@@ -16,9 +16,10 @@ Command line (progress bars on stderr)::
     python -m models.train --action standing_long_jump [--epochs 40] [--width 0.25] [--seed 7]
         [--n 3000] [--variant full|A-F|baseline] [--out out/train] [--ship models/shipped]
 
-The defaults are what the shipped scorers were trained with (``make train``): 3000 simulated samples
-per action (1800 / 600 / 600), not the paper's 600 -- with 360 training samples the network does
-not reach the paper's accuracy on our simulated population (docs/results_scorer.md).
+The defaults are what most shipped scorers were trained with (``make train``; the actions in its
+``LARGE_ACTIONS`` use ``--n 6000``): 3000 simulated samples per action (1800 / 600 / 600), not the
+paper's 600 -- with 360 training samples the network does not reach the paper's accuracy on our
+simulated population (docs/results_scorer.md).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import torch
 from edge.score.preprocess import InputSpec
 from models.agcn import AdaptiveGCNScorer
 from models.config import NetworkConfig, ScorerConfig, ablation_config, fixed_gcn_baseline_config
-from models.curriculum import Curriculum, difficulty, loss_weights, scaled_curriculum
+from models.curriculum import difficulty, loss_weights, scaled_curriculum
 from models.data import ScoreData, augment_batch, load_training_set, split_indices
 from models.evaluate import metrics_by_condition, score_metrics
 from models.head import ScorerOutput

@@ -6,7 +6,7 @@ import numpy as np
 
 import edge.fusion.segment as segment
 from edge.actions.spec import load_action
-from edge.fusion.segment import HIP_STILL_M_S, AttemptSegmenter, activity, movement_bounds
+from edge.fusion.segment import STILL_M_S, AttemptSegmenter, activity, movement_bounds
 from tests.test_segment import F, _feed, _knee_joints
 
 N = 300
@@ -53,7 +53,7 @@ def test_a_travelling_attempt_ends_when_the_hips_have_settled():
     j[..., 0] += x[:, None]
     angles_end = movement_bounds(j, 30.0, spec, 60, 95)[1]
     speed = np.abs(np.gradient(x)) * 30.0
-    settled = int(np.nonzero((T > 100) & (speed < HIP_STILL_M_S))[0][0])
+    settled = int(np.nonzero((T > 100) & (speed < STILL_M_S))[0][0])
     assert settled - angles_end >= 15
     seg = AttemptSegmenter(spec)
     rng = np.random.default_rng(1)

@@ -94,10 +94,6 @@ class Lifter:
         lam_s = np.full(n, np.nan)
         npix = np.zeros(n, dtype=np.int64)
         surf_pts = np.full((n, 3), np.nan)
-        # a sample depends only on its patch's centre pixel: a keypoint whose centre did not move
-        # since the last iteration keeps its sample (most do: the parallax is a fraction of a pixel)
-        last_c = np.full((n, 2), np.iinfo(np.int64).min)
-        last_s, last_cnt, last_p3 = np.full(n, np.nan), np.zeros(n, dtype=np.int64), np.full((n, 3), np.nan)
         for _ in range(self.iterations):
             ok = use & np.isfinite(lam)
             if not ok.any():
@@ -105,13 +101,7 @@ class Lifter:
             pts = self._origin[None, :] + lam[ok, None] * rays[ok]
             uv, valid = project(intr, pts)
             idx = np.nonzero(ok)[0]
-            c = np.rint(np.where(valid[:, None], uv, -1000)).astype(np.int64)
-            moved = (c != last_c[idx]).any(axis=1)
-            if moved.any():
-                at = idx[moved]
-                last_s[at], last_cnt[at], last_p3[at] = self._sample(uv[moved], valid[moved], depth_mm, person)
-                last_c[at] = c[moved]
-            s, cnt, p3 = last_s[idx], last_cnt[idx], last_p3[idx]
+            s, cnt, p3 = self._sample(uv, valid, depth_mm, person)
             got = np.isfinite(s)
             lam_s[:] = np.nan
             lam_s[idx[got]] = (s[got] - self._origin[2]) / rays[idx[got], 2]
@@ -150,7 +140,7 @@ def _median_sorted(buf: np.ndarray, n: int) -> float:
 @njit(cache=True)
 def _sample_patches(uv, valid, depth_mm, off, depth_rays, mask, step, fg, dm, band, median_depth, depth_band, cluster):
     """The compiled body of ``Lifter._sample`` (step 2 of the module docstring) for m keypoints:
-    per keypoint, the patch's valid athlete pixels (``PersonDetection.contains``), their 10th
+    per keypoint, the patch's valid athlete pixels (``PersonDetection``'s rule), their 10th
     percentile depth, the pixels within ``cluster`` of it, and the medians of their depth and of
     their unprojected x and y. Returns s (m,), cnt (m,) int64, p3 (m, 3); NaN / 0 where none."""
     h, w = depth_mm.shape

@@ -40,7 +40,10 @@ from calibration.kinect import CameraIntrinsics, KinectCalibration, pixel_rays, 
 @dataclass(frozen=True)
 class PersonDetection:
     """box: (x0, y0, x1, y1) full-resolution depth pixels (exclusive end). mask: bool (H/step, W/step)
-    of the athlete's pixels. median_depth_m: their median depth; area_m2: their metric area."""
+    of the athlete's pixels. median_depth_m: their median depth; area_m2: their metric area.
+    A pixel can belong to the athlete (``edge.fusion.lift`` samples only those) when it is in the
+    blob, or ``foreground`` at the athlete's depth (``depth_m`` within ``depth_band_m`` of the
+    median: a body cut in two by something in front stays whole; the thing in front does not join it)."""
 
     box: tuple[int, int, int, int]
     mask: np.ndarray
@@ -50,19 +53,6 @@ class PersonDetection:
     foreground: np.ndarray | None = None
     depth_m: np.ndarray | None = None
     depth_band_m: float = 0.8
-
-    def contains(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Whether full-resolution pixels (u, v) (int arrays) can belong to the athlete: in the blob,
-        or foreground at the athlete's depth (within ``depth_band_m`` of its median: a body cut in
-        two by something in front stays whole; the thing in front does not join it)."""
-        h, w = self.mask.shape
-        y = np.clip(v // self.step, 0, h - 1)
-        x = np.clip(u // self.step, 0, w - 1)
-        inside = (u >= 0) & (v >= 0) & (v // self.step < h) & (u // self.step < w)
-        member = self.mask[y, x]
-        if self.foreground is not None and self.depth_m is not None:
-            member = member | (self.foreground[y, x] & (np.abs(self.depth_m[y, x] - self.median_depth_m) < self.depth_band_m))
-        return inside & member
 
 
 class PersonFinder:

@@ -222,8 +222,7 @@ START_LAG = 1
 # simulated sessions: the wobble's runs peak at 1.0-1.4 x, a free throw's shallow dip at 1.8 x or
 # more; 1.6 and 1.75 gave the same starts, 2 lost the dips' starts).
 STRONG_SHARE = 1.75
-STILL_M_S = 0.1  # a point at rest: the specs' "still" keyframes (hip speed below 0.1 m/s)
-HIP_STILL_M_S = STILL_M_S  # a travelling attempt's hips at rest: the spec's `stabilized` keyframe
+STILL_M_S = 0.1  # a point at rest (the specs' at_rest keyframes: hip speed below 0.1 m/s; a travelling attempt's hips)
 POINT_POWERS = (3, 4, 5)  # the points' move reaching rest: a whole minimum-jerk polynomial
 SETTLE_BACK = 8  # the hips' settling is looked for from this many frames before the pause
 
@@ -380,7 +379,7 @@ class AttemptSegmenter:
     attempt if it qualifies); a candidate that never pauses within twice the spec's longest
     ``typical_duration_s`` is dropped. An attempt is emitted ``rest_s`` + 4 frames after its
     end; a travelling one, if its hips are still moving then, as soon as they are seen below
-    ``HIP_STILL_M_S`` (along travel and up), its end not before that frame. Its end is placed by
+    ``STILL_M_S`` (along travel and up), its end not before that frame. Its end is placed by
     a least-squares fit of the move reaching rest (``fit_boundary``) and the truth's definition applied to the fitted model
     (when the spec's last keyframe is the body still, ``ends_still``, not before the points have
     stopped: ``_points_rest``); its start one frame before the
@@ -444,7 +443,6 @@ class AttemptSegmenter:
         self._frames: list = []
         self._angles: list[np.ndarray] = []
         self._wconf: list[np.ndarray] = []
-        self._hip_x: list[float] = []
         self._hip: list[np.ndarray] = []  # mid-hip (3,) (m), same frames as _frames
         self._pts: list[np.ndarray] = []  # the primary angles' points (p, 3) (m), same frames as _frames
         self._pconf: list[np.ndarray] = []  # their confidence (p,) (body-model points count less)
@@ -482,7 +480,6 @@ class AttemptSegmenter:
         conf = np.where(np.isfinite(ang), conf, 0.0)
         self._angles.append(ang)
         self._wconf.append(conf * self.w)
-        self._hip_x.append(0.5 * float(j[HIP_L, 0] + j[HIP_R, 0]))
         self._hip.append(0.5 * (j[HIP_L] + j[HIP_R]))
         pi = self._pts_idx
         self._pts.append(0.5 * (j[pi[:, 0]] + j[pi[:, 1]]))
@@ -560,8 +557,8 @@ class AttemptSegmenter:
         if hi < lo:
             return np.full(self.idx.shape[0], np.nan), np.nan
         a = np.stack(self._angles[lo - self._offset : hi - self._offset + 1])
-        x = np.asarray(self._hip_x[lo - self._offset : hi - self._offset + 1])
-        return _nanmedian(a), float(_nanmedian(x[:, None])[0])
+        x = np.stack(self._hip[lo - self._offset : hi - self._offset + 1])[:, :1]  # along travel
+        return _nanmedian(a), float(_nanmedian(x)[0])
 
     def _dist(self, p: np.ndarray, q: np.ndarray) -> float:
         """Spec-weighted mean absolute difference (deg) of two primary-angle poses; NaN if none comparable."""
@@ -626,7 +623,7 @@ class AttemptSegmenter:
         if verdict == "attempt" and self.travels:
             settled = self._hips_settled(cand.quiet_at - SETTLE_BACK)
             if settled is None and cand.quiet < self.long_quiet:
-                cand.settling = True  # wait for the hips (emitted as soon as they are below HIP_STILL_M_S)
+                cand.settling = True  # wait for the hips (emitted as soon as they are below STILL_M_S)
                 return []
         return self._finish(cand, s, verdict, settled)
 
@@ -702,7 +699,7 @@ class AttemptSegmenter:
 
     def _hips_settled(self, lo: int) -> int | None:
         """First stream frame >= lo where the mid-hip speed along travel and up (m/s, 9-frame
-        Savitzky-Golay) is below ``HIP_STILL_M_S``; None if none yet, lo when the hips are unseen.
+        Savitzky-Golay) is below ``STILL_M_S``; None if none yet, lo when the hips are unseen.
 
         The spec's ``stabilized`` keyframe asks for the speed to *stay* below for 0.2 s; on the fused
         stream the hips' 2-3 cm wobble at rest reads 0.1-0.2 m/s now and then, so the first frame of
@@ -717,7 +714,7 @@ class AttemptSegmenter:
             return lo
         win = np.lib.stride_tricks.sliding_window_view(h[:, :2], SG_WINDOW, axis=0)  # (m, 2, window)
         speed = np.linalg.norm(win @ self._dw, axis=1) * self.fps
-        below = np.nonzero(speed < HIP_STILL_M_S)[0]
+        below = np.nonzero(speed < STILL_M_S)[0]
         return lo + int(below[0]) if below.size else None
 
     def _refine_end(self, k_end: int) -> int:
@@ -805,7 +802,6 @@ class AttemptSegmenter:
             del self._frames[:drop]
             del self._angles[:drop]
             del self._wconf[:drop]
-            del self._hip_x[:drop]
             del self._hip[:drop]
             del self._pts[:drop]
             del self._pconf[:drop]
