@@ -10,10 +10,12 @@ import pytest
 from edge.actions.spec import load_action
 from edge.capture.sim_session import build_timeline
 from edge.fusion.segment import (
+    ON_DEG_S,
     STILL_DEG_S,
     AttemptSegmenter,
     SlidingWindower,
     activity,
+    angle_groups,
     angle_series,
     movement_bounds,
     primary_angles,
@@ -30,13 +32,16 @@ class F:
     confidence: np.ndarray
 
 
-def _feed(seg, joints, noise=0.0, seed=0):
+def _feed(seg, joints, noise=0.0, seed=0, emitted=None):
     rng = np.random.default_rng(seed)
     out = []
     for k in range(joints.shape[0]):
         j = joints[k] + (rng.normal(0, noise, (17, 3)) if noise else 0.0)
         conf = np.where(np.isfinite(j).all(axis=1), 0.9, 0.0)
-        out += seg.push(F(k / 30.0, 1_000_000 + int(round(k * 33_333.3)), j, conf))
+        got = seg.push(F(k / 30.0, 1_000_000 + int(round(k * 33_333.3)), j, conf))
+        out += got
+        if emitted is not None:
+            emitted += [k] * len(got)
     return out + seg.flush()
 
 
@@ -53,6 +58,60 @@ def test_primary_angles_come_from_the_spec():
     a = angle_series(j, np.array([[[12, 12], [14, 14], [16, 16]]]))
     assert a[0, 0] == pytest.approx(90.0)
     assert weighted_median(np.array([1.0, 5.0, 9.0]), np.array([1.0, 1.0, 5.0])) == 9.0
+
+
+def test_angle_groups_come_from_the_spec():
+    # the free throw: shooting elbow and shoulder | both knees; a squat: knees | hips; a sit-up: one group
+    spec = load_action("basketball_free_throw")
+    g = angle_groups(spec)
+    names = [s.triplet[1] for s in spec.salient_joints if s.weight >= 0.8]
+    assert g.shape == (len(names),) and g.max() == 1
+    assert {n.split("_")[-1] for n, x in zip(names, g) if x == g[names.index("right_knee")]} == {"knee"}
+    assert {n.split("_")[-1] for n, x in zip(names, g) if x != g[names.index("right_knee")]} == {"elbow", "shoulder"}
+    assert angle_groups(load_action("sit_up")).max() == 0
+    g = angle_groups(load_action("deep_squat"))
+    assert sorted(np.bincount(g).tolist()) == [2, 2]
+    # a group moving alone (the knees of a free throw, the arms held): the overall activity is the
+    # group's over its scale, so the group threshold on_deg_s x scale is where the truth's overall
+    # activity reaches on_deg_s
+    spec = load_action("basketball_free_throw")
+    seg = AttemptSegmenter(spec)
+    legs = angle_groups(spec)[names.index("right_knee")]
+    j = _knee_path(120, [(30, 0.0), (70, 1.0)])
+    j[:, :11] = j[:1, :11]  # head, shoulders and arms held
+    a = activity(j, 30.0, spec)
+    idx, w = primary_angles(spec)
+    knee = angle_series(j, idx)[:, names.index("right_knee")]
+    knee_speed = np.abs(np.gradient(knee)) * 30.0  # both knees move alike
+    moving = knee_speed > 1.0
+    assert moving.sum() > 20
+    np.testing.assert_allclose(a[moving], knee_speed[moving] / seg._group_scale[legs], rtol=1e-6)
+    np.testing.assert_allclose(seg._group_scale[legs], (1.0 + 1.0 + 0.8 + 0.9) / (1.0 + 0.8))
+    assert seg._group_threshold()[legs] == pytest.approx(ON_DEG_S * seg._group_scale[legs])  # nothing seen yet
+
+
+def test_a_clear_attempt_is_emitted_after_judge_s_and_cut_the_same():
+    # the same squats cut with the early judgement (0.15 s of pause) and without (0.3 s): the same
+    # frames, emitted rest_s - judge_s sooner; the hold at the bottom (1.1 s) still does not split it
+    spec = load_action("deep_squat")
+    j = _knee_path(420, [(60, 0.0), (105, 1.4), (138, 1.4), (183, 0.0), (250, 0.0), (295, 1.3), (340, 0.0)])
+    runs, segs = {}, {}
+    for judge_s in (0.15, 0.3):
+        emitted = []
+        segs[judge_s] = AttemptSegmenter(spec, judge_s=judge_s, rest_s=0.3)
+        found = _feed(segs[judge_s], j, noise=0.002, seed=5, emitted=emitted)
+        runs[judge_s] = ([(x.start, x.end) for x in found], emitted)
+    (cut_early, at_early), (cut_late, at_late) = runs[0.15], runs[0.3]
+    early, late = segs[0.15], segs[0.3]
+    assert early.judge < early.rest == late.rest == late.judge
+    assert len(cut_early) == len(cut_late) == 2, runs
+    # the same starts; the end's fit sees fewer frames after it: within a frame
+    assert all(a[0] == b[0] and abs(a[1] - b[1]) <= 1 for a, b in zip(cut_early, cut_late)), runs
+    assert [b - a for a, b in zip(at_early, at_late)] == [early.rest - early.judge] * 2, runs
+    # emitted judge_s + the derivative's half window (4 frames) + a few frames of the fitted end after it
+    assert all(0 < at - end <= early.judge + 4 + 3 for (_, end), at in zip(cut_early, at_early)), runs
+    with pytest.raises(ValueError):
+        AttemptSegmenter(spec, judge_s=0.0)
 
 
 def test_movement_bounds_on_a_synthetic_knee_bend():

@@ -30,7 +30,12 @@ the same frames: activity from a 9-frame Savitzky-Golay derivative with each ang
 inverse noise variance, a knee read as its signed flexion about the hips' left-right axis
 (:func:`hinge_angles`: the fused straight knee often sits a few degrees past straight, and its
 interior angle, folded at 180, then hides the last degrees of a squat's rise and the first of its
-descent); a move starts a *candidate*, and each pause of the candidate is judged
+descent); the primary angles are also taken by body part (:func:`angle_groups`: legs, arms,
+trunk), each group with its own activity, noise floor and start threshold (the overall threshold
+for the group moving alone: ``on_deg_s`` over the group's share of the spec weight), and a move
+starts where the overall activity *or any group's* leaves rest (a free throw's knee dip, diluted
+in the overall activity by the less noisy arm angles, then starts it); a move starts a
+*candidate*, and each pause of the candidate is judged
 from the pose it pauses in, with what the spec says about the action (``direction_of_travel``):
 an on-the-spot attempt is over when the body is back near the pose it started from (a held
 follow-through or the bottom of a squat is far from it: the attempt goes on); a travelling one
@@ -51,7 +56,14 @@ confirmed run over the threshold that leads into the move's first strong frame: 
 that fell back under the threshold before it, the pose not having left the rest pose, is not
 the start.
 
-Known limits (measured on simulated sessions, ``edge.fusion.bench --only segmentation``; tuned on
+Angle groups and the early judgement (measured on the fused sessions with the 8-frame gap fill,
+seeds 400-411 and 500-507, 300 attempts): within 3 frames 95.7% -> 96.7% with the groups (free-throw
+starts 54 -> 56/60, squats 57 -> 58/60), 96.3% with ``JUDGE_S`` 0.15 as well (96.7% with 0.2),
+emission median 11 / p90 12 / max 17 frames -> 6 / 11 / 17 (free throws, whose end pose is not
+clearly back, still wait the whole pause); the report seeds 300-303: 93.3% -> 91.7% (two pass and
+squat ends 4 frames early: the end's fit sees fewer frames after it), emission 11 / 13 / 21 -> 6 / 10 / 13.
+
+Earlier figures (measured on simulated sessions, ``edge.fusion.bench --only segmentation``; tuned on
 session seeds 400-411, 500-507 and 600-611, 480 attempts: 94.8% with start and end within 3
 frames (92.5% with the knees' interior angle; deep squats 79/96 -> 92/96; the points' rest for the
 end: passes 93 -> 94/96, their end errors centred on 0 instead of -1, squats 92 -> 91/96, one
@@ -91,6 +103,8 @@ STILL_DEG_S = 5.0
 ON_DEG_S = 20.0
 HOLD_S = 0.4
 REST_S = 0.3  # the streaming segmenter's pause before it judges a move (not the truth's end pause)
+JUDGE_S = 0.15  # ... before it may already call the move an attempt (emitted then: sooner on the screen)
+EARLY_BACK_SHARE = 0.5  # that early, only with the pose back within this share of its largest excursion
 END_PAUSE_S = 0.15  # the truth's end: the first pause this long after the last keyframe
 QUIET_DEG_S = 40.0
 BACK_SHARE = 0.8
@@ -188,6 +202,22 @@ def knee_triplets(spec: ActionSpec, share: float = PRIMARY_SHARE) -> np.ndarray:
     weights = np.array([s.weight for s in spec.salient_joints], dtype=np.float64)
     keep = weights >= share * weights.max()
     return np.array([s.triplet[1].endswith("knee") for s, k in zip(spec.salient_joints, keep) if k], dtype=bool)
+
+
+LIMB_OF_VERTEX = {"knee": "legs", "ankle": "legs", "elbow": "arms", "wrist": "arms", "shoulder": "arms"}
+
+
+def angle_groups(spec: ActionSpec, share: float = PRIMARY_SHARE) -> np.ndarray:
+    """Group label int (n,) of each primary angle (``primary_angles``) by the body part of its vertex:
+    the legs (knee, ankle), the arms (elbow, wrist, shoulder) or the trunk (hip, neck), labelled
+    0..G-1 in the order of first appearance (a free throw: shooting elbow and shoulder | knees; a
+    squat: knees | hips; a sit-up: the hips alone, one group)."""
+    weights = np.array([s.weight for s in spec.salient_joints], dtype=np.float64)
+    keep = weights >= share * weights.max()
+    parts = [LIMB_OF_VERTEX.get(s.triplet[1].split("_")[-1], "trunk")
+             for s, k in zip(spec.salient_joints, keep) if k]
+    order = list(dict.fromkeys(parts))
+    return np.array([order.index(p) for p in parts], dtype=np.int64)
 
 
 def ends_still(spec: ActionSpec) -> bool:
@@ -330,7 +360,8 @@ def _nanmedian(a: np.ndarray) -> np.ndarray:
 @dataclass
 class _Candidate:
     """A move under way: its onset (stream frame), the pose before it (primary angles (n,), deg)
-    and hip x (m), the noise floor and quiet threshold (deg/s) when it started, its farthest
+    and hip x (m), the noise floor, quiet threshold and start thresholds (overall and per angle
+    group, ``AttemptSegmenter._group_threshold``) (deg/s) when it started, its farthest
     distance from the start pose so far (deg, ``AttemptSegmenter._dist``), its angular path (deg:
     activity over the floor, integrated) and the current pause (frames, from ``quiet_at``)."""
 
@@ -340,6 +371,7 @@ class _Candidate:
     floor: float = 0.0
     quiet_below: float = QUIET_DEG_S
     on_deg_s: float = ON_DEG_S
+    group_on: np.ndarray | None = None
     far: float = 0.0
     path: float = 0.0
     quiet: int = 0
@@ -358,7 +390,8 @@ class AttemptSegmenter:
     the others. The activity's noise floor (25th percentile over ``floor_s``) sets the thresholds.
 
     A *candidate* starts when the activity stays over the threshold (``on_deg_s``, raised over
-    the noise floor) for 3 frames after ``hold_s`` of rest (a shorter twitch counts as rest); if
+    the noise floor), or that of an angle group (``angle_groups``) over its own
+    (``_group_threshold``), for 3 frames after ``hold_s`` of rest (a shorter twitch counts as rest); if
     its pose has not left the rest pose by ``far_min_deg`` within ``confirm_s``, it was noise and
     is forgotten. Each time the candidate has been quiet (activity below ``quiet_deg_s``: fusion
     errors wobble the angles at up to 30-40 deg/s, so the pause is found with a higher threshold
@@ -377,14 +410,17 @@ class AttemptSegmenter:
 
     A pause of ``long_quiet_s``, or the person leaving the view, ends whatever is under way (an
     attempt if it qualifies); a candidate that never pauses within twice the spec's longest
-    ``typical_duration_s`` is dropped. An attempt is emitted ``rest_s`` + 4 frames after its
-    end; a travelling one, if its hips are still moving then, as soon as they are seen below
+    ``typical_duration_s`` is dropped. An attempt is emitted ``judge_s`` + 4 frames after its
+    end (the 9-frame derivative's half window) when its pose is clearly back then (within
+    ``EARLY_BACK_SHARE`` of its largest excursion; on-the-spot actions), else ``rest_s`` + 4
+    frames after it: a drop, or an attempt that is not yet clear, waits for the whole pause (a
+    pass's 0.2 s pause at the forehead is no end); a travelling one, if its hips are still moving then, as soon as they are seen below
     ``STILL_M_S`` (along travel and up), its end not before that frame. Its end is placed by
     a least-squares fit of the move reaching rest (``fit_boundary``) and the truth's definition applied to the fitted model
     (when the spec's last keyframe is the body still, ``ends_still``, not before the points have
     stopped: ``_points_rest``); its start one frame before the
-    confirmed run over the threshold that leads into the first frame at ``STRONG_SHARE`` x the
-    threshold (``_refine_start``).
+    confirmed run over the threshold (the overall one or any group's) that leads into the first
+    frame at ``STRONG_SHARE`` x the threshold (``_refine_start``).
     """
 
     def __init__(
@@ -396,6 +432,7 @@ class AttemptSegmenter:
         still_deg_s: float = STILL_DEG_S,
         hold_s: float = HOLD_S,
         rest_s: float = REST_S,
+        judge_s: float = JUDGE_S,
         back_share: float = BACK_SHARE,
         travel_m: float = 0.5,
         min_path_deg: float = 50.0,
@@ -411,12 +448,16 @@ class AttemptSegmenter:
             raise ValueError(f"fps must be positive, got {fps}.")
         if not 0 < back_share <= 1:
             raise ValueError(f"back_share must be in (0, 1], got {back_share}.")
-        if min(on_deg_s, quiet_deg_s, rest_s, long_quiet_s, confirm_s) <= 0:
+        if min(on_deg_s, quiet_deg_s, rest_s, judge_s, long_quiet_s, confirm_s) <= 0:
             raise ValueError("thresholds and durations must be positive.")
         self.spec = spec
         self.fps = float(fps)
         self.idx, self.w = primary_angles(spec)
         self._knee = knee_triplets(spec)
+        self._groups = angle_groups(spec)
+        self.n_groups = int(self._groups.max()) + 1
+        # a group moving alone: the overall activity is its activity x its share of the spec weight
+        self._group_scale = self.w.sum() / np.bincount(self._groups, self.w, self.n_groups)
         self._pts_idx = primary_points(spec)
         self._still_end = ends_still(spec) and spec.direction_of_travel == "none"
         self.travels = spec.direction_of_travel != "none"
@@ -424,6 +465,7 @@ class AttemptSegmenter:
         self.still_deg_s = float(still_deg_s)
         self.hold = max(3, int(round(hold_s * fps)) - SG_WINDOW // 2)
         self.rest = max(2, int(round(rest_s * fps)))
+        self.judge = min(self.rest, max(2, int(round(judge_s * fps))))
         self.back_share = float(back_share)
         self.travel_m = float(travel_m)
         self.min_path = float(min_path_deg)
@@ -448,6 +490,7 @@ class AttemptSegmenter:
         self._pconf: list[np.ndarray] = []  # their confidence (p,) (body-model points count less)
         self._d2: list[np.ndarray] = []
         self._act: list[float] = []
+        self._gact: list[np.ndarray] = []  # activity (deg/s) of each angle group (G,), same frames as _act
         self._smooth: list[np.ndarray] = []  # Savitzky-Golay smoothed primary angles, same frames as _act
         self._offset = 0  # stream index of self._frames[0]
         self._state = "idle"
@@ -491,12 +534,14 @@ class AttemptSegmenter:
         n = len(self._frames)
         k = n - 1 - self._half  # the frame whose activity is now computable
         if k >= self._half:
-            act, sm = self._activity_at(k)
+            act, sm, gact = self._activity_at(k)
             self._act.append(act)
+            self._gact.append(gact)
             self._smooth.append(sm)
             out += self._step(self._offset + len(self._act) - 1)
         elif k >= 0:
             self._act.append(np.nan)
+            self._gact.append(np.full(self.n_groups, np.nan))
             self._smooth.append(np.full(self.idx.shape[0], np.nan))
         self._trim()
         return out
@@ -527,16 +572,22 @@ class AttemptSegmenter:
         sd = np.where(np.isfinite(med), 1.4826 * med / np.sqrt(1.5), 5.0)
         return np.maximum(sd, 0.5) ** 2
 
-    def _activity_at(self, k: int) -> tuple[float, np.ndarray]:
-        """Activity (deg/s) at stream-buffer frame k and the smoothed primary angles (n,) there."""
+    def _activity_at(self, k: int) -> tuple[float, np.ndarray, np.ndarray]:
+        """Activity (deg/s) at stream-buffer frame k, the smoothed primary angles (n,) there and the
+        activity of each angle group (G,) (``angle_groups``; NaN for a group not seen)."""
         a = np.stack(self._angles[k - self._half : k + self._half + 1])  # (window, n)
         sm = self._sw @ a
         wc = np.stack(self._wconf[k - self._half : k + self._half + 1]).min(axis=0) / self._noise_var()
         good = np.isfinite(a).all(axis=0) & (wc > 0)
+        gact = np.full(self.n_groups, np.nan)
         if not good.any():
-            return np.nan, sm
-        speed = np.abs(self._dw @ a[:, good]) * self.fps
-        return float((speed * wc[good]).sum() / wc[good].sum()), sm
+            return np.nan, sm, gact
+        w = np.where(good, wc, 0.0)
+        speed = np.where(good, np.abs(self._dw @ np.where(np.isfinite(a), a, 0.0)), 0.0) * self.fps
+        num = np.bincount(self._groups, speed * w, self.n_groups)
+        den = np.bincount(self._groups, w, self.n_groups)
+        np.divide(num, den, out=gact, where=den > 0)
+        return float(num.sum() / den.sum()), sm, gact
 
     def _floor(self) -> float:
         a = np.asarray(self._act[-self.floor_n :], dtype=np.float64)
@@ -545,6 +596,17 @@ class AttemptSegmenter:
 
     def _threshold(self) -> float:
         return max(self.on_deg_s, 2.0 * self._floor() + 8.0)
+
+    def _group_threshold(self) -> np.ndarray:
+        """Each angle group's start threshold (deg/s) (G,): the group activity that makes the overall
+        activity ``on_deg_s`` when the group moves alone (``on_deg_s`` over the group's share of the
+        spec weight: the truth's start for a move of that group), raised over the group's own noise
+        floor as ``_threshold`` is (twice the 25th percentile over ``floor_s``, + 8 deg/s)."""
+        g = np.stack(self._gact[-self.floor_n :]) if self._gact else np.full((0, self.n_groups), np.nan)
+        fin = np.isfinite(g)
+        floor = np.array([np.percentile(g[fin[:, i], i], 25) if fin[:, i].sum() >= 10 else 0.0
+                          for i in range(self.n_groups)])
+        return np.maximum(self.on_deg_s * self._group_scale, 2.0 * floor + 8.0)
 
     def _reset(self) -> None:
         self._state = "idle"
@@ -571,11 +633,11 @@ class AttemptSegmenter:
         """Advance the state machine with the activity of stream frame s."""
         a = self._act[s - self._offset]
         if self._state == "idle":
-            on = self._threshold()
+            on, group_on = self._threshold(), self._group_threshold()
             if not np.isfinite(a):  # nobody (well) in view: an attempt cannot start from here
                 self._rest, self._run = 0, 0
                 return []
-            if a >= on:
+            if a >= on or (self._gact[s - self._offset] >= group_on).any():  # any group moving: a move
                 self._run += 1
             else:  # a twitch too short to confirm counts as rest (a longer one becomes a candidate)
                 self._rest += self._run + 1
@@ -584,7 +646,7 @@ class AttemptSegmenter:
                 on_at = s - self._run + 1
                 pose, hip = self._pose(on_at - min(self._rest, 2 * self.hold), on_at - 1)
                 self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), quiet_below=max(on, self.quiet_deg_s),
-                                        on_deg_s=on)
+                                        on_deg_s=on, group_on=group_on)
                 self._state = "moving"
             return []
         cand = self._cand
@@ -613,6 +675,9 @@ class AttemptSegmenter:
                 return []
         if s - cand.on_at == self.confirm and cand.far < self.far_min:
             verdict = "noise"  # the pose has not left the rest pose: noise, not a move
+        elif cand.quiet == self.judge < self.rest:  # only a clear attempt is sure this early; the rest waits
+            early = self._judge(cand, cand.quiet_at, s, final=False, back_share=EARLY_BACK_SHARE)
+            verdict = "attempt" if early == "attempt" else None
         elif cand.quiet == self.rest or cand.quiet == self.long_quiet:
             verdict = self._judge(cand, cand.quiet_at, s, final=cand.quiet >= self.long_quiet)
         elif cand.quiet == 0 and s - cand.on_at > self.max_frames:
@@ -642,14 +707,16 @@ class AttemptSegmenter:
         self._rest = quiet
         return out
 
-    def _judge(self, cand: "_Candidate", e: int, s: int, final: bool) -> str | None:
-        """What the candidate is at the pause [e, s]: 'attempt', 'drop' or None (it goes on)."""
+    def _judge(self, cand: "_Candidate", e: int, s: int, final: bool, back_share: float | None = None) -> str | None:
+        """What the candidate is at the pause [e, s]: 'attempt', 'drop' or None (it goes on);
+        ``back_share``: the share of the largest excursion within which the pose is back (default
+        ``self.back_share``)."""
         pose, hip = self._pose(e, s)
         if not np.isfinite(pose).any():  # the person left: judge on what was seen
             final = True
         big = cand.path >= self.min_path
         d0 = self._dist(pose, cand.start_pose)
-        back = bool(np.isfinite(d0) and d0 <= self.back_share * cand.far)
+        back = bool(np.isfinite(d0) and d0 <= (self.back_share if back_share is None else back_share) * cand.far)
         moved = bool(np.isfinite(hip) and np.isfinite(cand.start_hip) and hip - cand.start_hip >= self.travel_m)
         if self.travels and moved and big:
             return "attempt"
@@ -674,9 +741,10 @@ class AttemptSegmenter:
         return np.stack(self._angles[lo - self._offset : hi - self._offset + 1]), lo
 
     def _refine_start(self, cand: "_Candidate", k_end: int) -> int:
-        """The start from the confirmed run above the candidate's threshold ``on`` (deg/s) that leads
-        into the move's first strong frame (activity >= ``STRONG_SHARE`` x ``on``, looked for in
-        [onset, k_end]): an earlier run that dropped back under ``on`` with the pose still within
+        """The start from the confirmed run above the candidate's threshold ``on`` (deg/s), or an angle
+        group's above its own, that leads into the move's first strong frame (activity >=
+        ``STRONG_SHARE`` x ``on``, or a group's x its own, looked for in [onset, k_end]): an earlier
+        run that dropped back under ``on`` with the pose still within
         ``far_min_deg`` of the rest pose (it had not left it: the fused stream's wobble, and the move
         started from the pause after it) is not the start. The 9-frame derivative
         sees a move from rest one frame early; measured on simulated sessions the run begins one
@@ -686,10 +754,12 @@ class AttemptSegmenter:
         k_on, on = cand.on_at, cand.on_deg_s
         hi = min(k_end, self._offset + len(self._act) - 1)
         act = np.asarray(self._act[k_on - self._offset : hi - self._offset + 1], dtype=np.float64)
-        strong = np.nonzero(act >= STRONG_SHARE * on)[0]
+        gact = np.stack(self._gact[k_on - self._offset : hi - self._offset + 1])
+        up = (act >= on) | (gact >= cand.group_on).any(axis=1)  # the move or any group of it on
+        strong = np.nonzero((act >= STRONG_SHARE * on) | (gact >= STRONG_SHARE * cand.group_on).any(axis=1))[0]
         if strong.size:
             k = int(strong[0])
-            while k > 0 and act[k - 1] >= on:
+            while k > 0 and up[k - 1]:
                 k -= 1
             if k > 0:  # a pause before the strong run: was what came before it the wobble?
                 d = self._dist(self._smooth[k_on + k - 1 - self._offset], cand.start_pose)
@@ -806,6 +876,7 @@ class AttemptSegmenter:
             del self._pts[:drop]
             del self._pconf[:drop]
             del self._act[:drop]
+            del self._gact[:drop]
             del self._smooth[:drop]
             self._offset += drop
         extra = len(self._d2) - self.floor_n
