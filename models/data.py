@@ -118,7 +118,9 @@ def simulate_samples(action: str, pairs: list[tuple[int, str]], spec: InputSpec,
 
 
 def spec_hash(spec: InputSpec) -> str:
-    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:10]
+    """Cache key of an input spec (the default window mode is left out, so older caches stay valid)."""
+    exclude = {"window_mode"} if spec.window_mode == "span" else None
+    return hashlib.sha256(spec.model_dump_json(exclude=exclude).encode()).hexdigest()[:10]
 
 
 def load_training_set(

@@ -274,11 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("out/train"), help="run directory root")
     p.add_argument("--ship", type=Path, default=None, help="also export to this models directory (models/shipped)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--window-mode", choices=("span", "fixed"), default="span", help="input window (edge/score/preprocess.py, step 4)")
+    p.add_argument("--window-s", type=float, default=3.0, help="input window length in seconds")
+    p.add_argument("--frames", type=int, default=60, help="input frames after resampling")
     args = p.parse_args(argv)
+    spec = InputSpec(window_mode=args.window_mode, window_s=args.window_s, frames=args.frames)
     actions = ACTION_IDS if args.action == "all" else (args.action,)
     for action in actions:
         settings = TrainSettings(epochs=args.epochs, progress=not args.quiet)
-        result, meta, test = run_training(action, args.variant, args.epochs, args.width, args.seed, args.n, settings=settings)
+        result, meta, test = run_training(
+            action, args.variant, args.epochs, args.width, args.seed, args.n, spec=spec, settings=settings
+        )
         meta["command"] = "python -m models.train " + " ".join(sys.argv[1:] if argv is None else argv)
         run_dir = save_run(result, args.out / f"{action}-{args.variant}", meta)
         tm = meta["test_metrics"]

@@ -158,6 +158,39 @@ def test_prepare_input_faces_plus_x_and_finds_the_action(seq):
     assert np.allclose(rot @ np.array([1.0, 0, 0]), [0, 0, 1], atol=1e-9)
 
 
+def test_fixed_window_keeps_one_time_scale(seq):
+    """The fixed window is centred on the motion and never compressed: a slow and a fast version of
+    the same move span input frames in proportion to their durations."""
+    from dataclasses import replace
+
+    from edge.score.preprocess import fixed_window
+
+    still = np.repeat(seq.joints[:1], 300, axis=0).astype(np.float32)
+
+    def burst(n_frames: int):
+        j = still.copy()
+        j[150 - n_frames // 2 : 150 - n_frames // 2 + n_frames, 9, 1] += np.sin(np.linspace(0, np.pi, n_frames)) * 0.5
+        return replace(seq, joints=j, confidence=np.ones(j.shape[:2], np.float32), t=np.arange(300) / 30.0)
+
+    first, last = fixed_window(burst(90).joints.astype(np.float64), 30.0, 4.5)
+    assert last - first == pytest.approx(134) and abs((first + last) / 2 - 149.5) < 1.0
+    spec = InputSpec(window_mode="fixed", window_s=4.5, frames=90)
+    moved = []
+    for n_frames in (30, 90):  # 1 s and 3 s of motion
+        x = prepare_input(burst(n_frames), spec)
+        wrist = x[1, :, 9] - x[1, 0, 9]
+        moved.append(int((np.abs(wrist) > 0.05 * np.abs(wrist).max()).sum()))
+    assert moved[1] / moved[0] == pytest.approx(3.0, rel=0.2)  # 20 input frames per second for both
+    # The default (span) window's cache key is the one it had before window_mode existed.
+    import hashlib
+
+    from models.data import spec_hash
+
+    old = InputSpec().model_dump_json(exclude={"window_mode"})
+    assert spec_hash(InputSpec()) == hashlib.sha256(old.encode()).hexdigest()[:10]
+    assert spec_hash(spec) != spec_hash(InputSpec(window_s=4.5, frames=90))
+
+
 def _synthetic(n: int, seed: int, frames: int = 16) -> ScoreData:
     """Sinusoidal motion whose amplitude sets the score (points)."""
     rng = np.random.default_rng(seed)

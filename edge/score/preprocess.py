@@ -9,11 +9,14 @@ Steps, for a ``SkeletonSequence`` (joints (T, 17, 3) metres, NaN where unseen; c
    translation of the body (jump distance, take-off speed) stays visible to the network;
 3. heading: the sequence is turned about y so that the mean hip line (left -> right hip) points
    along +z, i.e. the athlete faces +x (DESIGN.md convention), whatever the camera's yaw;
-4. window: a ``window_s`` window (3 s = the paper's standard 90-frame input) centred on the span
-   that holds 3-97 % of the motion energy (frame-to-frame joint displacement above the idle
-   level), widened by 0.3 s on each side; a longer span is taken whole (time-compressed); frames
-   beyond the recording repeat its first/last frame; the window's first-frame trunk centre becomes
-   the origin;
+4. window (``window_mode``): ``span`` — a ``window_s`` window (3 s = the paper's standard 90-frame
+   input) centred on the span that holds 3-97 % of the motion energy (frame-to-frame joint
+   displacement above the idle level), widened by 0.3 s on each side; a longer span is taken whole
+   (time-compressed, so the network's time scale varies from attempt to attempt); ``fixed`` — a
+   ``window_s`` window centred on the energy's centroid, never compressed, so that one input frame is
+   always ``window_s / frames`` seconds (durations such as the free throw's dip-to-release time stay
+   readable); in both, frames beyond the recording repeat its first/last frame; the window's
+   first-frame trunk centre becomes the origin;
 5. resampling of the window to ``frames`` frames (linear interpolation in time);
 6. layout (C, frames, 17): x, y, z, then the observed confidence when ``confidence_channel``.
 
@@ -24,6 +27,8 @@ training and run time use the same recipe.
 from __future__ import annotations
 
 import numpy as np
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.skeleton.joints import LR_PAIRS, N_JOINTS, TORSO_JOINTS, Joint
@@ -47,6 +52,9 @@ class InputSpec(BaseModel):
     frames: int = Field(60, ge=8, le=512, description="frames of the network input after resampling")
     min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="joints below this confidence are gap-filled")
     confidence_channel: bool = Field(True, description="append the observed confidence as a 4th channel")
+    window_mode: Literal["span", "fixed"] = Field(
+        "span", description="span: cover the active span (compressing longer ones); fixed: window_s at a constant time scale"
+    )
 
     @property
     def channels(self) -> int:
@@ -89,16 +97,35 @@ def heading_rotation(joints: np.ndarray) -> np.ndarray:
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
+def _excess_energy(joints: np.ndarray) -> np.ndarray:
+    """(T-1,) mean joint displacement between frames above the idle level (5-frame moving mean)."""
+    e = np.linalg.norm(np.diff(joints, axis=0), axis=-1).mean(axis=1)
+    e = np.convolve(e, np.ones(5) / 5.0, mode="same")
+    return np.clip(e - np.percentile(e, IDLE_PERCENTILE), 0.0, None)
+
+
+def fixed_window(joints: np.ndarray, fps: float, window_s: float) -> tuple[float, float]:
+    """(first, last) fractional frame indices of a ``window_s`` window centred on the centroid of the
+    excess motion energy of (T, 17, 3) ``joints`` (the recording's middle when nothing moves); never
+    compressed, it may reach past the recording (those frames repeat the first/last one)."""
+    n = joints.shape[0]
+    length = max(1.0, window_s * fps - 1.0)
+    centre = (n - 1) / 2.0
+    if n >= 3:
+        excess = _excess_energy(joints)
+        if excess.sum() > 1e-12:  # displacement k lies between frames k and k + 1
+            centre = float((excess * (np.arange(excess.size) + 0.5)).sum() / excess.sum())
+    return centre - length / 2.0, centre + length / 2.0
+
+
 def active_window(joints: np.ndarray, fps: float, window_s: float) -> tuple[float, float]:
-    """(first, last) fractional frame indices of the analysis window (module docstring, step 4)."""
+    """(first, last) fractional frame indices of the ``span`` analysis window (module docstring, step 4)."""
     n = joints.shape[0]
     length = max(1.0, window_s * fps - 1.0)
     if n < 3:
         mid = (n - 1) / 2.0
         return mid - length / 2, mid + length / 2
-    e = np.linalg.norm(np.diff(joints, axis=0), axis=-1).mean(axis=1)  # (T-1,) mean joint displacement
-    e = np.convolve(e, np.ones(5) / 5.0, mode="same")
-    excess = np.clip(e - np.percentile(e, IDLE_PERCENTILE), 0.0, None)
+    excess = _excess_energy(joints)
     total = excess.sum()
     if total <= 1e-12:
         lo, hi = 0.0, float(n - 1)
@@ -131,7 +158,8 @@ def prepare_input(seq: SkeletonSequence, spec: InputSpec | None = None) -> np.nd
     filled = fill_gaps(joints, seen)
     norm = normalize(filled, "trunk", per_frame=False).astype(np.float64)
     norm = norm @ heading_rotation(norm).T
-    first, last = active_window(norm, float(seq.fps), spec.window_s)
+    window = fixed_window if spec.window_mode == "fixed" else active_window
+    first, last = window(norm, float(seq.fps), spec.window_s)
     pos = np.linspace(first, last, spec.frames)
     pos = np.clip(pos, 0.0, norm.shape[0] - 1.0)
     i0 = np.floor(pos).astype(int)
