@@ -158,11 +158,13 @@ def _cmd_eval_scorer(args) -> int:
 
     if args.n < 2:
         raise UserError("--n must be at least 2 samples.")
-    rep = evaluate_scorer(args.action, args.n, args.seed, _models_dir(args), args.backend, args.baselines, progress=not args.json)
+    rep = evaluate_scorer(args.action, args.n, args.seed, _models_dir(args), args.backend, args.baselines,
+                          progress=not args.json, cut=args.cut)
     if args.json:
         print(json.dumps(rep, indent=2, allow_nan=False))
         return 0
-    print(f"scorer {rep['model']['name']} {rep['model']['version']} ({rep['model']['backend']}) on {rep['n']} fresh samples, seed {rep['seed']}")
+    print(f"scorer {rep['model']['name']} {rep['model']['version']} ({rep['model']['backend']}) on {rep['n']} fresh samples, "
+          f"seed {rep['seed']}, {rep['input']}")
     rows = [("all", rep)] + list(rep["by_condition"].items())
     for name, base in (rep.get("baselines") or {}).items():
         if base is not None:
@@ -204,6 +206,7 @@ def _add_scorer_target(target_sub, kind: str) -> None:
         e.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "ort-cuda", "ort-cpu"))
         e.add_argument("--baselines", action="store_true", help="also PoseQuality (PCA + random forest) and the fixed-adjacency GCN")
         e.add_argument("--models", default=None, help="models directory (default: the configuration's paths.models_dir)")
+        e.add_argument("--cut", action="store_true", help="score each sample cut to its attempt, as `fieldcoach serve` does")
         e.add_argument("--json", action="store_true")
         e.set_defaults(func=_cmd_eval_scorer)
     else:

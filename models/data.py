@@ -98,8 +98,26 @@ class ScoreData:
         return int(self.y.shape[0])
 
 
-def simulate_samples(action: str, pairs: list[tuple[int, str]], spec: InputSpec, progress: bool = False) -> ScoreData:
-    """Simulate and prepare the given (simulate seed, condition) pairs."""
+def attempt_cut(sample):
+    """The observed sequence of a ``SimSample`` cut to its attempt as the appliance's segmenter
+    cuts it (``edge.fusion.segment.movement_bounds`` on the clean motion: the segmenter's truth):
+    the scorer then sees what it sees in ``fieldcoach serve``, without the idle recording around."""
+    from dataclasses import replace
+
+    from edge.actions.spec import load_action
+    from edge.fusion.segment import movement_bounds
+
+    q = sample.sequence
+    kf = list(sample.keyframes.values())
+    start, end = movement_bounds(sample.clean_joints, float(q.fps), load_action(sample.action), min(kf), max(kf))
+    return replace(q, joints=q.joints[start : end + 1], confidence=q.confidence[start : end + 1], t=q.t[start : end + 1])
+
+
+def simulate_samples(
+    action: str, pairs: list[tuple[int, str]], spec: InputSpec, progress: bool = False, cut: bool = False
+) -> ScoreData:
+    """Simulate and prepare the given (simulate seed, condition) pairs (``cut``: each cut to its
+    attempt, ``attempt_cut``, instead of the whole recording)."""
     it = pairs
     if progress:
         from tqdm import tqdm
@@ -108,7 +126,7 @@ def simulate_samples(action: str, pairs: list[tuple[int, str]], spec: InputSpec,
     xs, ys, cs, ss = [], [], [], []
     for s, cond in it:
         sample = simulate(action, int(s), condition=cond)
-        xs.append(prepare_input(sample.sequence, spec))
+        xs.append(prepare_input(attempt_cut(sample) if cut else sample.sequence, spec))
         ys.append(sample.score)
         cs.append(cond)
         ss.append(s)

@@ -74,6 +74,7 @@ def evaluate_scorer(
     backend: str = "auto",
     baselines: bool = False,
     progress: bool = False,
+    cut: bool = False,
 ) -> dict:
     """The shipped scorer of ``action`` on ``n`` freshly simulated samples of evaluation ``seed``.
 
@@ -82,6 +83,9 @@ def evaluate_scorer(
     occlusion. Returns ``metrics_by_condition`` plus ``action``, ``n``, ``seed``, ``model`` and, with
     ``baselines``, ``baselines``: {PoseQuality (fitted here on the card's training split),
     fixed-adjacency GCN (``baseline_gcn.onnx`` of the bundle, when present)} in the same format.
+    ``cut``: score each sample cut to its attempt as the appliance's segmenter cuts it
+    (``models.data.attempt_cut``) instead of the whole simulated recording; ``report['input']``
+    says which.
     """
     from pathlib import Path
 
@@ -94,10 +98,11 @@ def evaluate_scorer(
     card = scorer.bundle.card
     exclude = training_seed_set(card["data"]["seed"], action, card["data"]["samples"])
     pairs = fresh_eval_seeds(seed, action, n, exclude)
-    data = simulate_samples(action, pairs, scorer.bundle.input_spec, progress=progress)
+    data = simulate_samples(action, pairs, scorer.bundle.input_spec, progress=progress, cut=cut)
     pred = np.concatenate([[r.score for r in scorer.score_inputs(data.x[i : i + 32])] for i in range(0, len(data), 32)])
     report = metrics_by_condition(data.y, pred, data.condition)
-    report.update({"action": action, "seed": int(seed), "model": scorer.model_info, "seed_scheme": "models.data"})
+    report.update({"action": action, "seed": int(seed), "model": scorer.model_info, "seed_scheme": "models.data",
+                   "input": "attempt cut by the segmenter's definition" if cut else "whole recording"})
     if baselines:
         report["baselines"] = _baselines(action, card, scorer, data, Path(models_dir) / action)
     return report
@@ -139,7 +144,8 @@ def markdown_tables(reports: list[dict]) -> str:
     head = "| model | MAE | RMSE | SRCC | Acc@5 (%) | Acc@10 (%) | grade acc. (%) |\n|---|---|---|---|---|---|---|"
     out = []
     for rep in reports:
-        out.append(f"### {rep['action']} (n = {rep['n']}, evaluation seed {rep['seed']}, model {rep['model']['version']})\n")
+        cut = ", attempts cut as the segmenter cuts them" if rep.get("input", "").startswith("attempt") else ""
+        out.append(f"### {rep['action']} (n = {rep['n']}, evaluation seed {rep['seed']}, model {rep['model']['version']}{cut})\n")
         out.append(head)
         out.append(_row("AGCN scorer (shipped)", rep))
         for name, m in (rep.get("baselines") or {}).items():
@@ -163,9 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default="models/shipped")
     p.add_argument("--baselines", action="store_true")
     p.add_argument("--json", type=str, default=None, help="also write the reports as JSON here")
+    p.add_argument("--cut", action="store_true", help="score each sample cut to its attempt, as fieldcoach serve does")
     args = p.parse_args(argv)
     actions = ACTION_IDS if args.action == "all" else (args.action,)
-    reports = [evaluate_scorer(a, args.n, args.seed, args.models, "auto", args.baselines, progress=True) for a in actions]
+    reports = [evaluate_scorer(a, args.n, args.seed, args.models, "auto", args.baselines, progress=True, cut=args.cut)
+               for a in actions]
     if args.json:
         with open(args.json, "w") as f:
             json.dump(reports, f, indent=1, allow_nan=False)

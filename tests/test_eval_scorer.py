@@ -94,3 +94,25 @@ def test_bench_scorer_times_each_length(models_dir, capsys):
     assert "unavailable" in rep["rows"]["tensorrt-fp16"] and "unavailable" in rep["rows"]["ort-pruned"]
     text = format_bench(rep)
     assert "paper prune+TRT" in text and "28.6" in text
+
+
+def test_attempt_cut_is_the_segmenter_truth_and_eval_can_score_it(models_dir, capsys):
+    from edge.actions.spec import load_action
+    from edge.fusion.segment import movement_bounds
+    from edge.sim import simulate
+    from models.data import attempt_cut
+
+    sample = simulate("sit_up", 11)
+    cut = attempt_cut(sample)
+    kf = list(sample.keyframes.values())
+    start, end = movement_bounds(sample.clean_joints, sample.sequence.fps, load_action("sit_up"), min(kf), max(kf))
+    assert 0 < start < max(kf) <= end < sample.sequence.n_frames - 1  # idle cut off on both sides
+    np.testing.assert_array_equal(cut.joints, sample.sequence.joints[start : end + 1])
+    np.testing.assert_array_equal(cut.t, sample.sequence.t[start : end + 1])
+    args = ["eval", "scorer", "--action", "sit_up", "--n", "6", "--seed", "3", "--models", str(models_dir), "--json"]
+    assert main(args) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert main(args + ["--cut"]) == 0
+    cut_rep = json.loads(capsys.readouterr().out)
+    assert whole["input"] == "whole recording" and cut_rep["input"].startswith("attempt cut")
+    assert cut_rep["n"] == whole["n"] == 6 and cut_rep["mae"] != whole["mae"]  # other inputs, same samples
