@@ -93,7 +93,7 @@ def ship(run_dir: Path, bundle_dir: Path, version: str | None = None, cache_dir:
     model, config, meta = load_run(Path(run_dir))
     spec = InputSpec.model_validate(meta["input"])
     d = meta["data"]
-    data = load_training_set(meta["action"], d["seed"], d["samples"], spec, cache_dir)
+    data = load_training_set(meta["action"], d["seed"], d["samples"], spec, cache_dir, cut=d.get("cut", False))
     _, _, te = split_indices(len(data), d["seed"])
     gx = data.x[te[:GOLDEN_SAMPLES]]
     bundle_dir = Path(bundle_dir)

@@ -39,6 +39,8 @@ from edge.sim.simulate import simulate
 
 #: Extra SeedSequence word that puts evaluation samples in their own namespace.
 EVAL_TAG = 0xE7A1
+#: Seed word of a training sample's cut jitter.
+CUT_TAG = 0xC07
 DEFAULT_CACHE = Path("out/cache/scorer")
 SPLIT = (0.6, 0.2, 0.2)
 LOW_LIGHT = 0.2
@@ -98,10 +100,15 @@ class ScoreData:
         return int(self.y.shape[0])
 
 
-def attempt_cut(sample):
+#: Frames the training cuts move each bound by, at most (the segmenter's tolerance, issue 3).
+CUT_JITTER = 3
+
+
+def attempt_cut(sample, jitter: np.random.Generator | None = None):
     """The observed sequence of a ``SimSample`` cut to its attempt as the appliance's segmenter
     cuts it (``edge.fusion.segment.movement_bounds`` on the clean motion: the segmenter's truth):
-    the scorer then sees what it sees in ``fieldcoach serve``, without the idle recording around."""
+    the scorer then sees what it sees in ``fieldcoach serve``, without the idle recording around.
+    ``jitter``: move each bound by up to ``CUT_JITTER`` frames (training: the segmenter's error)."""
     from dataclasses import replace
 
     from edge.actions.spec import load_action
@@ -110,14 +117,20 @@ def attempt_cut(sample):
     q = sample.sequence
     kf = list(sample.keyframes.values())
     start, end = movement_bounds(sample.clean_joints, float(q.fps), load_action(sample.action), min(kf), max(kf))
+    if jitter is not None:
+        ds, de = jitter.integers(-CUT_JITTER, CUT_JITTER + 1, 2)
+        start, end = max(0, start + int(ds)), min(q.n_frames - 1, end + int(de))
     return replace(q, joints=q.joints[start : end + 1], confidence=q.confidence[start : end + 1], t=q.t[start : end + 1])
 
 
 def simulate_samples(
-    action: str, pairs: list[tuple[int, str]], spec: InputSpec, progress: bool = False, cut: bool = False
+    action: str, pairs: list[tuple[int, str]], spec: InputSpec, progress: bool = False, cut: str | None = None
 ) -> ScoreData:
-    """Simulate and prepare the given (simulate seed, condition) pairs (``cut``: each cut to its
-    attempt, ``attempt_cut``, instead of the whole recording)."""
+    """Simulate and prepare the given (simulate seed, condition) pairs; ``cut``: None for the whole
+    recording, ``"attempt"`` for each cut to its attempt (``attempt_cut``), ``"jittered"`` for the
+    same with its bounds moved by up to ``CUT_JITTER`` frames (drawn from the sample's seed)."""
+    if cut not in (None, "attempt", "jittered"):
+        raise ValueError(f"cut must be None, 'attempt' or 'jittered', got {cut!r}.")
     it = pairs
     if progress:
         from tqdm import tqdm
@@ -126,7 +139,10 @@ def simulate_samples(
     xs, ys, cs, ss = [], [], [], []
     for s, cond in it:
         sample = simulate(action, int(s), condition=cond)
-        xs.append(prepare_input(attempt_cut(sample) if cut else sample.sequence, spec))
+        seq = sample.sequence
+        if cut is not None:
+            seq = attempt_cut(sample, np.random.default_rng([int(s), CUT_TAG]) if cut == "jittered" else None)
+        xs.append(prepare_input(seq, spec))
         ys.append(sample.score)
         cs.append(cond)
         ss.append(s)
@@ -142,22 +158,26 @@ def spec_hash(spec: InputSpec) -> str:
 
 
 def load_training_set(
-    action: str, master: int, n: int, spec: InputSpec, cache_dir: Path | None = DEFAULT_CACHE, progress: bool = False
+    action: str, master: int, n: int, spec: InputSpec, cache_dir: Path | None = DEFAULT_CACHE, progress: bool = False,
+    cut: bool = False,
 ) -> ScoreData:
-    """All ``n`` training-set samples of ``action`` (cached as .npz when ``cache_dir`` is given)."""
+    """All ``n`` training-set samples of ``action`` (cached as .npz when ``cache_dir`` is given);
+    ``cut``: each sample cut to its attempt with jittered bounds (``simulate_samples``), as the
+    appliance's segmenter hands attempts to the scorer, instead of the whole recording."""
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{action}-s{int(master)}-n{int(n)}-{spec_hash(spec)}.npz"
+        path = Path(cache_dir) / f"{action}-s{int(master)}-n{int(n)}-{spec_hash(spec)}{'-cut' if cut else ''}.npz"
         if path.is_file():
             return _read_cached(path, action)
     pairs = [(train_sample_seed(master, action, i), train_condition(master, action, i)) for i in range(int(n))]
-    head = _largest_cached_prefix(path, action, master, n, spec) if path is not None else None
+    head = _largest_cached_prefix(path, action, master, n, spec, cut) if path is not None else None
+    how = "jittered" if cut else None
     if head is not None:  # sample i depends only on (master, action, i): simulate only the new ones
-        rest = simulate_samples(action, pairs[len(head) :], spec, progress)
+        rest = simulate_samples(action, pairs[len(head) :], spec, progress, how)
         data = ScoreData(action, np.concatenate([head.x, rest.x]), np.concatenate([head.y, rest.y]),
                          np.concatenate([head.condition, rest.condition]), np.concatenate([head.seed, rest.seed]))
     else:
-        data = simulate_samples(action, pairs, spec, progress)
+        data = simulate_samples(action, pairs, spec, progress, how)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
@@ -166,11 +186,13 @@ def load_training_set(
     return data
 
 
-def _largest_cached_prefix(path: Path, action: str, master: int, n: int, spec: InputSpec) -> ScoreData | None:
-    """The largest cached training set of the same action, master seed and input spec with fewer
-    than ``n`` samples (its samples are the first ones of the larger set), or None."""
+def _largest_cached_prefix(
+    path: Path, action: str, master: int, n: int, spec: InputSpec, cut: bool = False
+) -> ScoreData | None:
+    """The largest cached training set of the same action, master seed, input spec and cut with
+    fewer than ``n`` samples (its samples are the first ones of the larger set), or None."""
     best = None
-    for other in path.parent.glob(f"{action}-s{int(master)}-n*-{spec_hash(spec)}.npz"):
+    for other in path.parent.glob(f"{action}-s{int(master)}-n*-{spec_hash(spec)}{'-cut' if cut else ''}.npz"):
         size = other.name[len(f"{action}-s{int(master)}-n") :].split("-")[0]
         if size.isdigit() and int(size) < int(n) and (best is None or int(size) > best[0]):
             best = (int(size), other)

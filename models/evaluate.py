@@ -98,7 +98,7 @@ def evaluate_scorer(
     card = scorer.bundle.card
     exclude = training_seed_set(card["data"]["seed"], action, card["data"]["samples"])
     pairs = fresh_eval_seeds(seed, action, n, exclude)
-    data = simulate_samples(action, pairs, scorer.bundle.input_spec, progress=progress, cut=cut)
+    data = simulate_samples(action, pairs, scorer.bundle.input_spec, progress=progress, cut="attempt" if cut else None)
     pred = np.concatenate([[r.score for r in scorer.score_inputs(data.x[i : i + 32])] for i in range(0, len(data), 32)])
     report = metrics_by_condition(data.y, pred, data.condition)
     report.update({"action": action, "seed": int(seed), "model": scorer.model_info, "seed_scheme": "models.data",
@@ -115,7 +115,7 @@ def _baselines(action: str, card: dict, scorer, data, bundle_dir) -> dict:
 
     out: dict = {}
     d = card["data"]
-    train_set = load_training_set(action, d["seed"], d["samples"], scorer.bundle.input_spec)
+    train_set = load_training_set(action, d["seed"], d["samples"], scorer.bundle.input_spec, cut=d.get("cut", False))
     tr, _, _ = split_indices(len(train_set), d["seed"])
     pq = PoseQuality().fit(train_set.x[tr], train_set.y[tr])
     out["posequality"] = metrics_by_condition(data.y, pq.predict(data.x), data.condition)

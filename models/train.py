@@ -240,10 +240,12 @@ def run_training(
     spec: InputSpec | None = None,
     settings: TrainSettings | None = None,
     cache_dir: Path | None = Path("out/cache/scorer"),
+    cut: bool = False,
 ) -> tuple[TrainResult, dict, ScoreData]:
-    """Load (or simulate) the data, split 6:2:2, train; returns the result, metadata and the test split."""
+    """Load (or simulate) the data, split 6:2:2, train; returns the result, metadata and the test split
+    (``cut``: samples cut to their attempts, ``models.data.load_training_set``)."""
     spec = spec or InputSpec()
-    data = load_training_set(action, seed, n, spec, cache_dir, progress=(settings or TrainSettings()).progress)
+    data = load_training_set(action, seed, n, spec, cache_dir, progress=(settings or TrainSettings()).progress, cut=cut)
     tr, va, te = split_indices(len(data), seed)
     train, val, test = data.subset(tr), data.subset(va), data.subset(te)
     config = variant_config(variant, width, spec.channels, float(train.y.mean()))
@@ -253,7 +255,8 @@ def run_training(
     meta = {
         "action": action,
         "variant": variant,
-        "data": {"seed": seed, "samples": n, "split": [len(tr), len(va), len(te)], "low_light": 0.2, "occlusion": 0.15},
+        "data": {"seed": seed, "samples": n, "split": [len(tr), len(va), len(te)], "low_light": 0.2, "occlusion": 0.15,
+                 "cut": bool(cut)},
         "input": spec.model_dump(),
         "settings": asdict(s),
         "test_metrics": test_metrics,
@@ -277,13 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window-mode", choices=("span", "fixed"), default="span", help="input window (edge/score/preprocess.py, step 4)")
     p.add_argument("--window-s", type=float, default=3.0, help="input window length in seconds")
     p.add_argument("--frames", type=int, default=60, help="input frames after resampling")
+    p.add_argument("--cut", action="store_true", help="train on samples cut to their attempts (as fieldcoach serve scores them)")
     args = p.parse_args(argv)
     spec = InputSpec(window_mode=args.window_mode, window_s=args.window_s, frames=args.frames)
     actions = ACTION_IDS if args.action == "all" else (args.action,)
     for action in actions:
         settings = TrainSettings(epochs=args.epochs, progress=not args.quiet)
         result, meta, test = run_training(
-            action, args.variant, args.epochs, args.width, args.seed, args.n, spec=spec, settings=settings
+            action, args.variant, args.epochs, args.width, args.seed, args.n, spec=spec, settings=settings, cut=args.cut
         )
         meta["command"] = "python -m models.train " + " ".join(sys.argv[1:] if argv is None else argv)
         run_dir = save_run(result, args.out / f"{action}-{args.variant}", meta)

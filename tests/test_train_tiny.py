@@ -255,3 +255,25 @@ def test_pruning_removes_kernels_and_exports(tmp_path):
     to_fp16(res.path, tmp_path / "h.onnx")
     assert (tmp_path / "h.onnx").stat().st_size < 0.7 * res.path.stat().st_size
     assert fp16_parity(res.path, tmp_path / "h.onnx", x) < 1.0
+
+
+def test_a_cut_training_set_is_cached_apart_and_jittered_reproducibly(tmp_path):
+    """Training on attempts as the segmenter cuts them: its own cache file, bounds moved by at most
+    CUT_JITTER frames from the segmenter's truth, the same jitter each time it is built."""
+    from edge.sim import simulate
+    from models.data import CUT_JITTER, attempt_cut, train_sample_seed
+
+    spec = InputSpec(frames=16)
+    whole = load_training_set("sit_up", 5, 3, spec, cache_dir=tmp_path)
+    cut = load_training_set("sit_up", 5, 3, spec, cache_dir=tmp_path, cut=True)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2 and names[0] == names[1][:-4] + "-cut.npz"
+    assert not np.allclose(whole.x, cut.x)
+    np.testing.assert_array_equal(whole.y, cut.y)
+    again = load_training_set("sit_up", 5, 3, spec, cache_dir=None, cut=True)
+    np.testing.assert_array_equal(cut.x, again.x)
+    sample = simulate("sit_up", train_sample_seed(5, "sit_up", 0))
+    truth = attempt_cut(sample)
+    for seed in range(20):
+        moved = attempt_cut(sample, np.random.default_rng(seed))
+        assert abs(moved.t[0] - truth.t[0]) <= CUT_JITTER / 30 + 1e-9 and abs(moved.t[-1] - truth.t[-1]) <= CUT_JITTER / 30 + 1e-9
