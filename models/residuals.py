@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     res = scorer_residuals(args.action, args.n, args.seed, args.models)
     r = res["pred"] - res["true"]
     fit = item_terms(res["losses"], r)
-    print(f"{args.action} (model {res['model']}, n = {args.n}, seed {args.seed}): MAE against the label "
+    print(f"{args.action} (model {res['model']['version']}, n = {args.n}, seed {args.seed}): MAE against the label "
           f"{np.abs(res['pred'] - res['label']).mean():.2f}, against the true score {np.abs(r).mean():.2f}; "
           f"residual sd {r.std():.2f}; the items' losses explain {fit['explained']:.0%} of its variance")
     print("| item | lost points mean | b (0: seen, 1: unseen) | corr(loss, residual) | share of residual variance |")
