@@ -206,7 +206,10 @@ def _add_scorer_target(target_sub, kind: str) -> None:
         e.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "ort-cuda", "ort-cpu"))
         e.add_argument("--baselines", action="store_true", help="also PoseQuality (PCA + random forest) and the fixed-adjacency GCN")
         e.add_argument("--models", default=None, help="models directory (default: the configuration's paths.models_dir)")
-        e.add_argument("--cut", action="store_true", help="score each sample cut to its attempt, as `fieldcoach serve` does")
+        how = e.add_mutually_exclusive_group()
+        how.add_argument("--cut", dest="cut", action="store_const", const=True, default=None,
+                         help="score each sample cut to its attempt, as `fieldcoach serve` does (default: as the model was trained)")
+        how.add_argument("--whole", dest="cut", action="store_const", const=False, help="score the whole simulated recording")
         e.add_argument("--json", action="store_true")
         e.set_defaults(func=_cmd_eval_scorer)
     else:

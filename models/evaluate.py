@@ -74,7 +74,7 @@ def evaluate_scorer(
     backend: str = "auto",
     baselines: bool = False,
     progress: bool = False,
-    cut: bool = False,
+    cut: bool | None = None,
 ) -> dict:
     """The shipped scorer of ``action`` on ``n`` freshly simulated samples of evaluation ``seed``.
 
@@ -83,9 +83,9 @@ def evaluate_scorer(
     occlusion. Returns ``metrics_by_condition`` plus ``action``, ``n``, ``seed``, ``model`` and, with
     ``baselines``, ``baselines``: {PoseQuality (fitted here on the card's training split),
     fixed-adjacency GCN (``baseline_gcn.onnx`` of the bundle, when present)} in the same format.
-    ``cut``: score each sample cut to its attempt as the appliance's segmenter cuts it
-    (``models.data.attempt_cut``) instead of the whole simulated recording; ``report['input']``
-    says which.
+    ``cut``: True scores each sample cut to its attempt as the appliance's segmenter cuts it
+    (``models.data.attempt_cut``), False the whole simulated recording, None (default) the input
+    the model was trained on (the card's ``data.cut``); ``report['input']`` says which.
     """
     from pathlib import Path
 
@@ -97,6 +97,8 @@ def evaluate_scorer(
     scorer = Scorer.load(models_dir, action, backend=backend)
     card = scorer.bundle.card
     exclude = training_seed_set(card["data"]["seed"], action, card["data"]["samples"])
+    if cut is None:
+        cut = bool(card["data"].get("cut", False))
     pairs = fresh_eval_seeds(seed, action, n, exclude)
     data = simulate_samples(action, pairs, scorer.bundle.input_spec, progress=progress, cut="attempt" if cut else None)
     pred = np.concatenate([[r.score for r in scorer.score_inputs(data.x[i : i + 32])] for i in range(0, len(data), 32)])
@@ -169,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default="models/shipped")
     p.add_argument("--baselines", action="store_true")
     p.add_argument("--json", type=str, default=None, help="also write the reports as JSON here")
-    p.add_argument("--cut", action="store_true", help="score each sample cut to its attempt, as fieldcoach serve does")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--cut", dest="cut", action="store_const", const=True, default=None,
+                     help="score each sample cut to its attempt, as fieldcoach serve does (default: as the model was trained)")
+    how.add_argument("--whole", dest="cut", action="store_const", const=False, help="score the whole simulated recording")
     args = p.parse_args(argv)
     actions = ACTION_IDS if args.action == "all" else (args.action,)
     reports = [evaluate_scorer(a, args.n, args.seed, args.models, "auto", args.baselines, progress=True, cut=args.cut)

@@ -96,7 +96,7 @@ def test_bench_scorer_times_each_length(models_dir, capsys):
     assert "paper prune+TRT" in text and "28.6" in text
 
 
-def test_attempt_cut_is_the_segmenter_truth_and_eval_can_score_it(models_dir, capsys):
+def test_attempt_cut_is_the_segmenter_truth_and_eval_can_score_it(models_dir, tmp_path, capsys):
     from edge.actions.spec import load_action
     from edge.fusion.segment import movement_bounds
     from edge.sim import simulate
@@ -116,3 +116,16 @@ def test_attempt_cut_is_the_segmenter_truth_and_eval_can_score_it(models_dir, ca
     cut_rep = json.loads(capsys.readouterr().out)
     assert whole["input"] == "whole recording" and cut_rep["input"].startswith("attempt cut")
     assert cut_rep["n"] == whole["n"] == 6 and cut_rep["mae"] != whole["mae"]  # other inputs, same samples
+    # a model trained on cut attempts (its card's data.cut) is evaluated on them unless told otherwise
+    import shutil
+
+    shutil.copytree(models_dir, tmp_path / "m")
+    card_path = tmp_path / "m" / "sit_up" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["data"]["cut"] = True
+    card_path.write_text(json.dumps(card))
+    args[args.index(str(models_dir))] = str(tmp_path / "m")
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["mae"] == cut_rep["mae"]
+    assert main(args + ["--whole"]) == 0
+    assert json.loads(capsys.readouterr().out)["mae"] == whole["mae"]
