@@ -99,8 +99,13 @@ def test_a_clear_attempt_is_emitted_after_judge_s_and_cut_the_same():
     for judge_s in (0.15, 0.3):
         emitted = []
         segs[judge_s] = AttemptSegmenter(spec, judge_s=judge_s, rest_s=0.3)
+        # the squat's end is the body still (ends_still): read here as an on-the-spot move whose end
+        # is not, the case the early judgement is for (a still end waits, below)
+        segs[judge_s]._still_end = False
         found = _feed(segs[judge_s], j, noise=0.002, seed=5, emitted=emitted)
         runs[judge_s] = ([(x.start, x.end) for x in found], emitted)
+    still = []
+    _feed(AttemptSegmenter(spec, judge_s=0.15, rest_s=0.3), j, noise=0.002, seed=5, emitted=still)
     (cut_early, at_early), (cut_late, at_late) = runs[0.15], runs[0.3]
     early, late = segs[0.15], segs[0.3]
     assert early.judge < early.rest == late.rest == late.judge
@@ -108,6 +113,7 @@ def test_a_clear_attempt_is_emitted_after_judge_s_and_cut_the_same():
     # the same starts; the end's fit sees fewer frames after it: within a frame
     assert all(a[0] == b[0] and abs(a[1] - b[1]) <= 1 for a, b in zip(cut_early, cut_late)), runs
     assert [b - a for a, b in zip(at_early, at_late)] == [early.rest - early.judge] * 2, runs
+    assert still == at_late  # an attempt whose end is the body still waits for the whole pause
     # emitted judge_s + the derivative's half window (4 frames) + a few frames of the fitted end after it
     assert all(0 < at - end <= early.judge + 4 + 3 for (_, end), at in zip(cut_early, at_early)), runs
     with pytest.raises(ValueError):
