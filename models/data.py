@@ -170,7 +170,7 @@ def load_training_set(
         if path.is_file():
             return _read_cached(path, action)
     pairs = [(train_sample_seed(master, action, i), train_condition(master, action, i)) for i in range(int(n))]
-    head = _largest_cached_prefix(path, action, master, n, spec, cut) if path is not None else None
+    head = _largest_cached_prefix(path, action, master, n) if path is not None else None
     how = "jittered" if cut else None
     if head is not None:  # sample i depends only on (master, action, i): simulate only the new ones
         rest = simulate_samples(action, pairs[len(head) :], spec, progress, how)
@@ -186,14 +186,15 @@ def load_training_set(
     return data
 
 
-def _largest_cached_prefix(
-    path: Path, action: str, master: int, n: int, spec: InputSpec, cut: bool = False
-) -> ScoreData | None:
-    """The largest cached training set of the same action, master seed, input spec and cut with
-    fewer than ``n`` samples (its samples are the first ones of the larger set), or None."""
+def _largest_cached_prefix(path: Path, action: str, master: int, n: int) -> ScoreData | None:
+    """The largest cached training set named like ``path`` (the same action, master seed, input
+    spec and cut) with fewer than ``n`` samples (its samples are the first ones of the larger set),
+    or None."""
+    head = f"{action}-s{int(master)}-n"
+    tail = path.name[len(f"{head}{int(n)}") :]  # "-<spec hash>[-cut].npz"
     best = None
-    for other in path.parent.glob(f"{action}-s{int(master)}-n*-{spec_hash(spec)}{'-cut' if cut else ''}.npz"):
-        size = other.name[len(f"{action}-s{int(master)}-n") :].split("-")[0]
+    for other in path.parent.glob(f"{head}*{tail}"):
+        size = other.name[len(head) : -len(tail)]
         if size.isdigit() and int(size) < int(n) and (best is None or int(size) > best[0]):
             best = (int(size), other)
     return None if best is None else _read_cached(best[1], action)

@@ -677,10 +677,10 @@ class AttemptSegmenter:
                 return []
         if s - cand.on_at == self.confirm and cand.far < self.far_min:
             verdict = "noise"  # the pose has not left the rest pose: noise, not a move
-        elif cand.quiet == self.judge < self.rest:  # only a clear attempt is sure this early; the rest waits
+        elif cand.quiet == self.judge < self.rest and not self._still_end:  # a still end needs the points' whole pause
+            # only a clear attempt is sure this early; the rest waits
             early = self._judge(cand, cand.quiet_at, s, final=False, back_share=EARLY_BACK_SHARE)
-            if early == "attempt" and not self._still_end:  # a still end needs the points' whole pause
-                verdict = "attempt"
+            verdict = "attempt" if early == "attempt" else None
         elif cand.quiet == self.rest or cand.quiet == self.long_quiet:
             verdict = self._judge(cand, cand.quiet_at, s, final=cand.quiet >= self.long_quiet)
         elif cand.quiet == 0 and s - cand.on_at > self.max_frames:

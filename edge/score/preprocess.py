@@ -26,9 +26,9 @@ training and run time use the same recipe.
 
 from __future__ import annotations
 
-import numpy as np
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.skeleton.joints import LR_PAIRS, N_JOINTS, TORSO_JOINTS, Joint
