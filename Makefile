@@ -21,6 +21,9 @@ LARGE_ACTIONS ?= standing_long_jump sit_up volleyball_overhead_pass basketball_f
 # span window that time-compresses long recordings (edge/score/preprocess.py, step 4).
 FIXED_WINDOW_ACTIONS ?= basketball_free_throw volleyball_overhead_pass
 FIXED_WINDOW := --window-mode fixed --window-s 4.5 --frames 60
+# Every sample both as the whole recording (what `fieldcoach analyze` gets from a file) and as the attempt
+# the segmenter cuts (what `fieldcoach serve` scores): one model for both inputs (models/train.py).
+TRAIN_VIEWS ?= both
 PYTEST_ARGS ?=
 EPOCHS ?= 40
 WIDTH ?= 0.25
@@ -69,12 +72,12 @@ kb: $(STAMP) $(EMBED_MODEL) ## build the knowledge-base index (Chroma, artifacts
 reference: $(STAMP) ## rebuild MotionDTW reference templates and calibrated normal ranges into models/reference
 	$(PY) -m calibration.build --out models/reference
 
-train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_N, TRAIN_N_LARGE, LARGE_ACTIONS, SEED) and their fixed-GCN baselines
+train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_N, TRAIN_N_LARGE, LARGE_ACTIONS, TRAIN_VIEWS, SEED) and their fixed-GCN baselines
 	for a in standing_long_jump sit_up basketball_free_throw volleyball_overhead_pass deep_squat; do \
 	  n=$(TRAIN_N); case " $(LARGE_ACTIONS) " in *" $$a "*) n=$(TRAIN_N_LARGE);; esac; \
 	  w=; case " $(FIXED_WINDOW_ACTIONS) " in *" $$a "*) w="$(FIXED_WINDOW)";; esac; \
-	  $(PY) -m models.train --action $$a --epochs $(EPOCHS) --width $(WIDTH) --seed $(SEED) --n $$n $$w --ship models/shipped && \
-	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 --width $(WIDTH) --seed $(SEED) --n $$n $$w && \
+	  $(PY) -m models.train --action $$a --epochs $(EPOCHS) --width $(WIDTH) --seed $(SEED) --n $$n $$w --views $(TRAIN_VIEWS) --ship models/shipped && \
+	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 --width $(WIDTH) --seed $(SEED) --n $$n $$w --views $(TRAIN_VIEWS) && \
 	  $(PY) -m models.card baseline out/train/$$a-baseline models/shipped/$$a || exit 1; done
 
 eval: $(STAMP) ## evaluate every stage on fresh simulated data (scorer with baselines, alignment, diagnosis, guidance)

@@ -208,7 +208,7 @@ def _add_scorer_target(target_sub, kind: str) -> None:
         e.add_argument("--models", default=None, help="models directory (default: the configuration's paths.models_dir)")
         how = e.add_mutually_exclusive_group()
         how.add_argument("--cut", dest="cut", action="store_const", const=True, default=None,
-                         help="score each sample cut to its attempt, as `fieldcoach serve` does (default: as the model was trained)")
+                         help="score each sample cut to its attempt, as `fieldcoach serve` does (default: the whole recording, unless the model was trained on cut attempts only)")
         how.add_argument("--whole", dest="cut", action="store_const", const=False, help="score the whole simulated recording")
         e.add_argument("--json", action="store_true")
         e.set_defaults(func=_cmd_eval_scorer)

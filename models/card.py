@@ -60,7 +60,8 @@ def build_card(action: str, sha256: str, config, spec: InputSpec, meta: dict, co
             "machine": f"{platform.machine()} CPU, torch threads {settings.get('threads')}",
             "command": meta.get("command", ""),
         },
-        "metrics": {"test_split": meta["test_metrics"]},
+        "metrics": {"test_split": meta["test_metrics"]}
+        | ({"test_split_cut": meta["test_metrics_cut"]} if meta.get("test_metrics_cut") else {}),
         "config": config.model_dump(mode="json"),
         "complexity": complexity,
     }
@@ -87,13 +88,13 @@ def ship(run_dir: Path, bundle_dir: Path, version: str | None = None, cache_dir:
     import onnxruntime as ort
 
     from export.onnx_export import INPUT_NAME, export_onnx
-    from models.data import load_training_set, split_indices
+    from models.data import card_views, load_training_set, split_indices
     from models.train import load_run, predict
 
     model, config, meta = load_run(Path(run_dir))
     spec = InputSpec.model_validate(meta["input"])
     d = meta["data"]
-    data = load_training_set(meta["action"], d["seed"], d["samples"], spec, cache_dir, cut=d.get("cut", False))
+    data = load_training_set(meta["action"], d["seed"], d["samples"], spec, cache_dir, views=card_views(d))
     _, _, te = split_indices(len(data), d["seed"])
     gx = data.x[te[:GOLDEN_SAMPLES]]
     bundle_dir = Path(bundle_dir)

@@ -85,16 +85,19 @@ def fresh_eval_seeds(seed: int, action: str, n: int, exclude: set[int] = frozens
 
 @dataclass
 class ScoreData:
-    """Prepared samples of one action: x (n, C, T, 17) float32, y (n,) points, condition (n,), seed (n,)."""
+    """Prepared samples of one action: x (n, C, T, 17) float32, y (n,) points, condition (n,), seed (n,);
+    ``x_cut``: the same samples cut to their attempts (training views "both"), else None."""
 
     action: str
     x: np.ndarray
     y: np.ndarray
     condition: np.ndarray
     seed: np.ndarray
+    x_cut: np.ndarray | None = None
 
     def subset(self, idx: np.ndarray) -> "ScoreData":
-        return ScoreData(self.action, self.x[idx], self.y[idx], self.condition[idx], self.seed[idx])
+        x_cut = None if self.x_cut is None else self.x_cut[idx]
+        return ScoreData(self.action, self.x[idx], self.y[idx], self.condition[idx], self.seed[idx], x_cut)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -102,6 +105,28 @@ class ScoreData:
 
 #: Frames the training cuts move each bound by, at most (the segmenter's tolerance, issue 3).
 CUT_JITTER = 3
+#: What a scorer is trained on (the card's ``data.views``): the whole simulated recording (idle before
+#: and after, what ``fieldcoach analyze`` gets from a recorded file), the attempt as the segmenter cuts
+#: it (what ``fieldcoach serve`` scores), or both views of every sample, one drawn per sample and batch.
+VIEWS = ("whole", "cut", "both")
+
+
+def batch_views(data: "ScoreData", idx: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """The inputs of batch ``idx``: each sample in its cut view with probability ``p`` when ``data``
+    has one (``x_cut``), else in ``x``."""
+    xb = data.x[idx]
+    if data.x_cut is None or p <= 0:
+        return xb
+    pick = rng.random(len(idx)) < p
+    return np.where(pick[:, None, None, None], data.x_cut[idx], xb)
+
+
+def card_views(data: dict) -> str:
+    """The training views of a card's or run's ``data`` section (older ones: a ``cut`` flag, or neither)."""
+    views = data.get("views") or ("cut" if data.get("cut") else "whole")
+    if views not in VIEWS:
+        raise ValueError(f"unknown training views {views!r}; expected one of {', '.join(VIEWS)}.")
+    return views
 
 
 def attempt_cut(sample, jitter: np.random.Generator | None = None):
@@ -159,11 +184,21 @@ def spec_hash(spec: InputSpec) -> str:
 
 def load_training_set(
     action: str, master: int, n: int, spec: InputSpec, cache_dir: Path | None = DEFAULT_CACHE, progress: bool = False,
-    cut: bool = False,
+    views: str = "whole",
 ) -> ScoreData:
-    """All ``n`` training-set samples of ``action`` (cached as .npz when ``cache_dir`` is given);
-    ``cut``: each sample cut to its attempt with jittered bounds (``simulate_samples``), as the
-    appliance's segmenter hands attempts to the scorer, instead of the whole recording."""
+    """All ``n`` training-set samples of ``action`` (cached as .npz when ``cache_dir`` is given).
+    ``views`` (``VIEWS``): "whole" recordings; "cut": each sample cut to its attempt with jittered
+    bounds (``simulate_samples``), as the appliance's segmenter hands attempts to the scorer; "both":
+    the whole recordings in ``x`` and their cuts in ``x_cut`` (two caches, the same samples)."""
+    if views not in VIEWS:
+        raise ValueError(f"views must be one of {', '.join(VIEWS)}, got {views!r}.")
+    if views == "both":
+        whole = load_training_set(action, master, n, spec, cache_dir, progress, "whole")
+        cut = load_training_set(action, master, n, spec, cache_dir, progress, "cut")
+        if not (np.array_equal(whole.seed, cut.seed) and np.array_equal(whole.y, cut.y)):
+            raise ValueError(f"the whole and cut training sets of {action} hold different samples; delete their caches.")
+        return ScoreData(action, whole.x, whole.y, whole.condition, whole.seed, cut.x)
+    cut = views == "cut"
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"{action}-s{int(master)}-n{int(n)}-{spec_hash(spec)}{'-cut' if cut else ''}.npz"

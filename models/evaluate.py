@@ -85,20 +85,21 @@ def evaluate_scorer(
     fixed-adjacency GCN (``baseline_gcn.onnx`` of the bundle, when present)} in the same format.
     ``cut``: True scores each sample cut to its attempt as the appliance's segmenter cuts it
     (``models.data.attempt_cut``), False the whole simulated recording, None (default) the input
-    the model was trained on (the card's ``data.cut``); ``report['input']`` says which.
+    the model was trained on (the card's ``data.views``; the whole recording for a model trained on
+    both); ``report['input']`` says which.
     """
     from pathlib import Path
 
     from edge.score.scorer import Scorer
-    from models.data import fresh_eval_seeds, simulate_samples, training_seed_set
+    from models.data import card_views, fresh_eval_seeds, simulate_samples, training_seed_set
 
     if int(n) < 2:
         raise ValueError(f"evaluation needs at least 2 samples, got {n}.")
     scorer = Scorer.load(models_dir, action, backend=backend)
     card = scorer.bundle.card
     exclude = training_seed_set(card["data"]["seed"], action, card["data"]["samples"])
-    if cut is None:
-        cut = bool(card["data"].get("cut", False))
+    if cut is None:  # a model trained on both views is scored on the whole recording unless asked
+        cut = card_views(card["data"]) == "cut"
     pairs = fresh_eval_seeds(seed, action, n, exclude)
     data = simulate_samples(action, pairs, scorer.bundle.input_spec, progress=progress, cut="attempt" if cut else None)
     pred = np.concatenate([[r.score for r in scorer.score_inputs(data.x[i : i + 32])] for i in range(0, len(data), 32)])
@@ -113,13 +114,16 @@ def evaluate_scorer(
 def _baselines(action: str, card: dict, scorer, data, bundle_dir) -> dict:
     from edge.score.backends import OrtBackend
     from models.baselines import PoseQuality
-    from models.data import load_training_set, split_indices
+    from models.data import card_views, load_training_set, split_indices
 
     out: dict = {}
     d = card["data"]
-    train_set = load_training_set(action, d["seed"], d["samples"], scorer.bundle.input_spec, cut=d.get("cut", False))
+    train_set = load_training_set(action, d["seed"], d["samples"], scorer.bundle.input_spec, views=card_views(d))
     tr, _, _ = split_indices(len(train_set), d["seed"])
-    pq = PoseQuality().fit(train_set.x[tr], train_set.y[tr])
+    x, y = train_set.x[tr], train_set.y[tr]
+    if train_set.x_cut is not None:  # fitted on the same views the network saw
+        x, y = np.concatenate([x, train_set.x_cut[tr]]), np.concatenate([y, y])
+    pq = PoseQuality().fit(x, y)
     out["posequality"] = metrics_by_condition(data.y, pq.predict(data.x), data.condition)
     gcn = bundle_dir / "baseline_gcn.onnx"
     if gcn.is_file():
@@ -173,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=str, default=None, help="also write the reports as JSON here")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--cut", dest="cut", action="store_const", const=True, default=None,
-                     help="score each sample cut to its attempt, as fieldcoach serve does (default: as the model was trained)")
+                     help="score each sample cut to its attempt, as fieldcoach serve does (default: the whole recording, unless the model was trained on cut attempts only)")
     how.add_argument("--whole", dest="cut", action="store_const", const=False, help="score the whole simulated recording")
     args = p.parse_args(argv)
     actions = ACTION_IDS if args.action == "all" else (args.action,)

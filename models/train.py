@@ -7,6 +7,10 @@ the lambda_1 warm-up and lambda_2 decay, hard-sample mining (Eq. 24: the ceil(N 
 samples of each batch carry the gradient, rho 0.6 -> 0.3) and the replay of 20 % of the easy
 samples skipped in the last 10 epochs (``models.mining``). AdamW with a cosine learning rate;
 after each epoch the validation MAE picks the weights kept (the test split is never looked at).
+With training views "both" (``models.data.VIEWS``: every sample as the whole recording and as the
+attempt the segmenter cuts) each sample of each batch is drawn in its cut view with p = ``view_p``
+before the augmentations, and the validation MAE is the mean over the two views, so one model
+scores a recorded file (``fieldcoach analyze``) and a live attempt (``fieldcoach serve``) alike.
 
 ``ship(...)`` exports the kept weights to ONNX (opset 13), checks ONNX Runtime parity, writes the
 golden samples and the model card into ``models/shipped/<action>/``.
@@ -39,7 +43,7 @@ from edge.score.preprocess import InputSpec
 from models.agcn import AdaptiveGCNScorer
 from models.config import NetworkConfig, ScorerConfig, ablation_config, fixed_gcn_baseline_config
 from models.curriculum import difficulty, loss_weights, scaled_curriculum
-from models.data import ScoreData, augment_batch, load_training_set, split_indices
+from models.data import VIEWS, ScoreData, augment_batch, batch_views, load_training_set, split_indices
 from models.evaluate import metrics_by_condition, score_metrics
 from models.head import ScorerOutput
 from models.losses import total_loss
@@ -56,6 +60,8 @@ class TrainSettings:
     weight_decay: float = 1e-4
     seed: int = 0
     augment_p: float = 0.5
+    #: Probability that a sample of a batch is taken in its cut view (data with two views only).
+    view_p: float = 0.5
     mining: bool = True
     curriculum: bool = True
     grad_clip: float = 5.0
@@ -143,7 +149,7 @@ def train_scorer(config: ScorerConfig, train: ScoreData, val: ScoreData, setting
             idx = items[b : b + s.batch_size]
             if len(idx) < 2:
                 continue
-            xb = train.x[idx]
+            xb = batch_views(train, idx, rng, s.view_p)
             if s.augment_p > 0:
                 xb = augment_batch(xb, rng, s.augment_p)
             yb = y_all[idx]
@@ -167,8 +173,10 @@ def train_scorer(config: ScorerConfig, train: ScoreData, val: ScoreData, setting
             for k, v in full_terms.items():
                 sums[k] = sums.get(k, 0.0) + v
             n_batches += 1
-        val_pred = predict(model, val.x)
-        vm = score_metrics(val.y, val_pred)
+        vm = score_metrics(val.y, predict(model, val.x))
+        if val.x_cut is not None:  # both views count alike
+            vc = score_metrics(val.y, predict(model, val.x_cut))
+            vm = {"mae": (vm["mae"] + vc["mae"]) / 2, "srcc": (vm["srcc"] + vc["srcc"]) / 2}
         row = {
             "epoch": epoch,
             "samples": int(len(order)),
@@ -240,12 +248,13 @@ def run_training(
     spec: InputSpec | None = None,
     settings: TrainSettings | None = None,
     cache_dir: Path | None = Path("out/cache/scorer"),
-    cut: bool = False,
+    views: str = "whole",
 ) -> tuple[TrainResult, dict, ScoreData]:
     """Load (or simulate) the data, split 6:2:2, train; returns the result, metadata and the test split
-    (``cut``: samples cut to their attempts, ``models.data.load_training_set``)."""
+    (``views``: whole recordings, cut attempts or both, ``models.data.load_training_set``). The test
+    metrics are of the first view (``x``); with two views ``test_metrics_cut`` holds the cut one's."""
     spec = spec or InputSpec()
-    data = load_training_set(action, seed, n, spec, cache_dir, progress=(settings or TrainSettings()).progress, cut=cut)
+    data = load_training_set(action, seed, n, spec, cache_dir, progress=(settings or TrainSettings()).progress, views=views)
     tr, va, te = split_indices(len(data), seed)
     train, val, test = data.subset(tr), data.subset(va), data.subset(te)
     config = variant_config(variant, width, spec.channels, float(train.y.mean()))
@@ -256,11 +265,13 @@ def run_training(
         "action": action,
         "variant": variant,
         "data": {"seed": seed, "samples": n, "split": [len(tr), len(va), len(te)], "low_light": 0.2, "occlusion": 0.15,
-                 "cut": bool(cut)},
+                 "views": views},
         "input": spec.model_dump(),
         "settings": asdict(s),
         "test_metrics": test_metrics,
     }
+    if test.x_cut is not None:
+        meta["test_metrics_cut"] = metrics_by_condition(test.y, predict(result.model, test.x_cut), test.condition)
     return result, meta, test
 
 
@@ -280,19 +291,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window-mode", choices=("span", "fixed"), default="span", help="input window (edge/score/preprocess.py, step 4)")
     p.add_argument("--window-s", type=float, default=3.0, help="input window length in seconds")
     p.add_argument("--frames", type=int, default=60, help="input frames after resampling")
-    p.add_argument("--cut", action="store_true", help="train on samples cut to their attempts (as fieldcoach serve scores them)")
+    p.add_argument("--views", choices=VIEWS, default="whole",
+                   help="whole recordings, attempts cut as fieldcoach serve cuts them, or both (models.data.VIEWS)")
+    p.add_argument("--cut", dest="views", action="store_const", const="cut", help="the same as --views cut")
     args = p.parse_args(argv)
     spec = InputSpec(window_mode=args.window_mode, window_s=args.window_s, frames=args.frames)
     actions = ACTION_IDS if args.action == "all" else (args.action,)
     for action in actions:
         settings = TrainSettings(epochs=args.epochs, progress=not args.quiet)
         result, meta, test = run_training(
-            action, args.variant, args.epochs, args.width, args.seed, args.n, spec=spec, settings=settings, cut=args.cut
+            action, args.variant, args.epochs, args.width, args.seed, args.n, spec=spec, settings=settings, views=args.views
         )
         meta["command"] = "python -m models.train " + " ".join(sys.argv[1:] if argv is None else argv)
         run_dir = save_run(result, args.out / f"{action}-{args.variant}", meta)
         tm = meta["test_metrics"]
-        print(f"{action} {args.variant}: best epoch {result.best_epoch}, test MAE {tm['mae']:.2f} SRCC {tm['srcc']:.3f} -> {run_dir}")
+        cm = meta.get("test_metrics_cut")
+        cut = f" (cut: {cm['mae']:.2f} / {cm['srcc']:.3f})" if cm else ""
+        print(f"{action} {args.variant}: best epoch {result.best_epoch}, test MAE {tm['mae']:.2f} SRCC {tm['srcc']:.3f}{cut} -> {run_dir}")
         if args.ship is not None:
             from models.card import ship
 

@@ -221,6 +221,31 @@ def test_tiny_training_runs_the_recipe_and_fits():
     assert h[-1]["train_loss"]["mse"] < 0.8 * h[0]["train_loss"]["mse"]  # it fits the training scores
 
 
+def test_training_on_both_views_draws_the_cut_one_and_validates_on_both():
+    """views "both": each sample of a batch in its cut view with p = view_p; the validation MAE that
+    picks the weights is the mean over the two views."""
+    from dataclasses import replace
+
+    from models.data import batch_views
+
+    data = _synthetic(40, 2)
+    data = replace(data, x_cut=data.x[:, :, ::-1].copy())  # another view of the same samples
+    idx = np.arange(40)
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(batch_views(data, idx, rng, 0.0), data.x)
+    np.testing.assert_array_equal(batch_views(data, idx, rng, 1.0), data.x_cut)
+    mixed = batch_views(data, idx, rng, 0.5)
+    from_cut = np.array([np.array_equal(mixed[i], data.x_cut[i]) for i in idx])
+    assert all(from_cut[i] or np.array_equal(mixed[i], data.x[i]) for i in idx) and 8 <= from_cut.sum() <= 32
+    train, val = data.subset(np.arange(28)), data.subset(np.arange(28, 40))
+    assert train.x_cut is not None and val.x_cut.shape == val.x.shape
+    cfg = variant_config("full", 0.1, 4, float(train.y.mean()))
+    res = train_scorer(cfg, train, val, TrainSettings(epochs=3, batch_size=14, progress=False))
+    cut_mae = np.abs(predict(res.model, val.x_cut) - val.y).mean()
+    whole_mae = np.abs(predict(res.model, val.x) - val.y).mean()
+    assert (cut_mae + whole_mae) / 2 == pytest.approx(min(r["val_mae"] for r in res.history), abs=1e-3)
+
+
 @pytest.mark.parametrize("variant", ["A", "D", "E", "baseline"])
 def test_ablation_variants_train(variant):
     data = _synthetic(12, 1)
@@ -265,13 +290,24 @@ def test_a_cut_training_set_is_cached_apart_and_jittered_reproducibly(tmp_path):
 
     spec = InputSpec(frames=16)
     whole = load_training_set("sit_up", 5, 3, spec, cache_dir=tmp_path)
-    cut = load_training_set("sit_up", 5, 3, spec, cache_dir=tmp_path, cut=True)
+    cut = load_training_set("sit_up", 5, 3, spec, cache_dir=tmp_path, views="cut")
     names = sorted(p.name for p in tmp_path.iterdir())
     assert len(names) == 2 and names[0] == names[1][:-4] + "-cut.npz"
     assert not np.allclose(whole.x, cut.x)
     np.testing.assert_array_equal(whole.y, cut.y)
-    again = load_training_set("sit_up", 5, 3, spec, cache_dir=None, cut=True)
+    again = load_training_set("sit_up", 5, 3, spec, cache_dir=None, views="cut")
     np.testing.assert_array_equal(cut.x, again.x)
+    both = load_training_set("sit_up", 5, 3, spec, cache_dir=tmp_path, views="both")  # the two caches, paired
+    np.testing.assert_array_equal(both.x, whole.x)
+    np.testing.assert_array_equal(both.x_cut, cut.x)
+    assert both.subset(np.array([2, 0])).x_cut.shape == (2, *cut.x.shape[1:])
+    with pytest.raises(ValueError, match="views must be one of"):
+        load_training_set("sit_up", 5, 3, spec, cache_dir=tmp_path, views="attempt")
+    from models.data import card_views
+
+    assert [card_views(d) for d in ({}, {"cut": False}, {"cut": True}, {"views": "both"})] == ["whole", "whole", "cut", "both"]
+    with pytest.raises(ValueError, match="unknown training views"):
+        card_views({"views": "half"})
     sample = simulate("sit_up", train_sample_seed(5, "sit_up", 0))
     truth = attempt_cut(sample)
     for seed in range(20):
