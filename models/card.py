@@ -138,6 +138,7 @@ def ship_baseline(run_dir: Path, bundle_dir: Path) -> dict:
             "best_epoch": meta.get("best_epoch"),
             "test_split": meta["test_metrics"],
         }
+        | ({"test_split_cut": meta["test_metrics_cut"]} if meta.get("test_metrics_cut") else {}),
     }
     write_card(bundle_dir / CARD_FILE, card)
     return card
