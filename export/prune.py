@@ -77,10 +77,10 @@ def remaining_params(model: nn.Module) -> int:
 
 def fine_tune(model: AdaptiveGCNScorer, config, train, val, epochs: int = 3, lr: float = 3e-4, seed: int = 0) -> list[dict]:
     """A few epochs of the mixed loss on the training split (no curriculum, no mining; with two views,
-    each sample in its cut view with p = 0.5 as in training); returns the history."""
+    each sample in its cut view with p = ``CUT_VIEW_P`` as in training); returns the history."""
     import numpy as np
 
-    from models.data import augment_batch, batch_views
+    from models.data import CUT_VIEW_P, augment_batch, batch_views
     from models.losses import total_loss
     from models.train import predict
     from models.evaluate import score_metrics
@@ -96,7 +96,7 @@ def fine_tune(model: AdaptiveGCNScorer, config, train, val, epochs: int = 3, lr:
             idx = order[b : b + 32]
             if len(idx) < 2:
                 continue
-            out = model(torch.from_numpy(augment_batch(batch_views(train, idx, rng, 0.5), rng)))
+            out = model(torch.from_numpy(augment_batch(batch_views(train, idx, rng, CUT_VIEW_P), rng)))
             loss, _ = total_loss(out, y[idx], config.loss)
             opt.zero_grad()
             loss.backward()

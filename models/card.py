@@ -60,11 +60,18 @@ def build_card(action: str, sha256: str, config, spec: InputSpec, meta: dict, co
             "machine": f"{platform.machine()} CPU, torch threads {settings.get('threads')}",
             "command": meta.get("command", ""),
         },
-        "metrics": {"test_split": meta["test_metrics"]}
-        | ({"test_split_cut": meta["test_metrics_cut"]} if meta.get("test_metrics_cut") else {}),
+        "metrics": card_test_metrics(meta),
         "config": config.model_dump(mode="json"),
         "complexity": complexity,
     }
+
+
+def card_test_metrics(meta: dict) -> dict:
+    """A run's test-split metrics for its card: ``test_split`` and, trained on two views, ``test_split_cut``."""
+    out = {"test_split": meta["test_metrics"]}
+    if meta.get("test_metrics_cut"):
+        out["test_split_cut"] = meta["test_metrics_cut"]
+    return out
 
 
 def weights_fingerprint(model) -> str:
@@ -136,9 +143,8 @@ def ship_baseline(run_dir: Path, bundle_dir: Path) -> dict:
             "config_name": config.name,
             "epochs": meta["settings"]["epochs"],
             "best_epoch": meta.get("best_epoch"),
-            "test_split": meta["test_metrics"],
         }
-        | ({"test_split_cut": meta["test_metrics_cut"]} if meta.get("test_metrics_cut") else {}),
+        | card_test_metrics(meta),
     }
     write_card(bundle_dir / CARD_FILE, card)
     return card

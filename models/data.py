@@ -109,6 +109,8 @@ CUT_JITTER = 3
 #: and after, what ``fieldcoach analyze`` gets from a recorded file), the attempt as the segmenter cuts
 #: it (what ``fieldcoach serve`` scores), or both views of every sample, one drawn per sample and batch.
 VIEWS = ("whole", "cut", "both")
+#: With two views, the probability that a sample of a batch is taken in its cut view (training, fine-tuning).
+CUT_VIEW_P = 0.5
 
 
 def batch_views(data: "ScoreData", idx: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:

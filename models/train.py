@@ -43,7 +43,7 @@ from edge.score.preprocess import InputSpec
 from models.agcn import AdaptiveGCNScorer
 from models.config import NetworkConfig, ScorerConfig, ablation_config, fixed_gcn_baseline_config
 from models.curriculum import difficulty, loss_weights, scaled_curriculum
-from models.data import VIEWS, ScoreData, augment_batch, batch_views, load_training_set, split_indices
+from models.data import CUT_VIEW_P, VIEWS, ScoreData, augment_batch, batch_views, load_training_set, split_indices
 from models.evaluate import metrics_by_condition, score_metrics
 from models.head import ScorerOutput
 from models.losses import total_loss
@@ -61,7 +61,7 @@ class TrainSettings:
     seed: int = 0
     augment_p: float = 0.5
     #: Probability that a sample of a batch is taken in its cut view (data with two views only).
-    view_p: float = 0.5
+    view_p: float = CUT_VIEW_P
     mining: bool = True
     curriculum: bool = True
     grad_clip: float = 5.0

@@ -596,8 +596,9 @@ class AttemptSegmenter:
         a = a[np.isfinite(a)]
         return float(np.percentile(a, 25)) if a.size >= 10 else 0.0
 
-    def _threshold(self) -> float:
-        return max(self.on_deg_s, 2.0 * self._floor() + 8.0)
+    def _threshold(self, floor: float) -> float:
+        """The start threshold (deg/s) over the noise floor ``floor`` (``_floor``)."""
+        return max(self.on_deg_s, 2.0 * floor + 8.0)
 
     def _group_threshold(self) -> np.ndarray:
         """Each angle group's start threshold (deg/s) (G,): the group activity that makes the overall
@@ -606,8 +607,11 @@ class AttemptSegmenter:
         floor as ``_threshold`` is (twice the 25th percentile over ``floor_s``, + 8 deg/s)."""
         g = np.stack(self._gact[-self.floor_n :]) if self._gact else np.full((0, self.n_groups), np.nan)
         fin = np.isfinite(g)
-        floor = np.array([np.percentile(g[fin[:, i], i], 25) if fin[:, i].sum() >= 10 else 0.0
-                          for i in range(self.n_groups)])
+        if g.shape[0] >= 10 and fin.all():  # every group seen throughout (the usual case): one call
+            floor = np.percentile(g, 25, axis=0)
+        else:
+            floor = np.array([np.percentile(g[fin[:, i], i], 25) if fin[:, i].sum() >= 10 else 0.0
+                              for i in range(self.n_groups)])
         return np.maximum(self.on_deg_s * self._group_scale, 2.0 * floor + 8.0)
 
     def _reset(self) -> None:
@@ -635,10 +639,11 @@ class AttemptSegmenter:
         """Advance the state machine with the activity of stream frame s."""
         a = self._act[s - self._offset]
         if self._state == "idle":
-            on, group_on = self._threshold(), self._group_threshold()
             if not np.isfinite(a):  # nobody (well) in view: an attempt cannot start from here
                 self._rest, self._run = 0, 0
                 return []
+            floor = self._floor()
+            on, group_on = self._threshold(floor), self._group_threshold()
             if a >= on or (self._gact[s - self._offset] >= group_on).any():  # any group moving: a move
                 self._run += 1
             else:  # a twitch too short to confirm counts as rest (a longer one becomes a candidate)
@@ -647,7 +652,7 @@ class AttemptSegmenter:
             if self._run >= 3 and self._rest >= self.hold:
                 on_at = s - self._run + 1
                 pose, hip = self._pose(on_at - min(self._rest, 2 * self.hold), on_at - 1)
-                self._cand = _Candidate(on_at, pose, hip, floor=self._floor(), quiet_below=max(on, self.quiet_deg_s),
+                self._cand = _Candidate(on_at, pose, hip, floor=floor, quiet_below=max(on, self.quiet_deg_s),
                                         on_deg_s=on, group_on=group_on)
                 self._state = "moving"
             return []
