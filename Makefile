@@ -24,6 +24,12 @@ FIXED_WINDOW := --window-mode fixed --window-s 4.5 --frames 60
 # Every sample both as the whole recording (what `fieldcoach analyze` gets from a file) and as the attempt
 # the segmenter cuts (what `fieldcoach serve` scores): one model for both inputs (models/train.py).
 TRAIN_VIEWS ?= both
+# A second training stage for these: CONTINUE_EPOCHS more epochs from the first stage's kept weights, a new
+# cosine cycle from CONTINUE_LR (a warm restart), no second curriculum. Their validation SRCC was still
+# rising at epoch 40 (docs/results_scorer.md, "A second training stage").
+CONTINUE_ACTIONS ?= standing_long_jump sit_up basketball_free_throw volleyball_overhead_pass
+CONTINUE_EPOCHS ?= 30
+CONTINUE_LR ?= 5e-4
 PYTEST_ARGS ?=
 EPOCHS ?= 40
 WIDTH ?= 0.25
@@ -72,11 +78,17 @@ kb: $(STAMP) $(EMBED_MODEL) ## build the knowledge-base index (Chroma, artifacts
 reference: $(STAMP) ## rebuild MotionDTW reference templates and calibrated normal ranges into models/reference
 	$(PY) -m calibration.build --out models/reference
 
-train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_N, TRAIN_N_LARGE, LARGE_ACTIONS, TRAIN_VIEWS, SEED) and their fixed-GCN baselines
+train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_N, TRAIN_N_LARGE, LARGE_ACTIONS, TRAIN_VIEWS, CONTINUE_*, SEED) and their fixed-GCN baselines
 	for a in standing_long_jump sit_up basketball_free_throw volleyball_overhead_pass deep_squat; do \
 	  n=$(TRAIN_N); case " $(LARGE_ACTIONS) " in *" $$a "*) n=$(TRAIN_N_LARGE);; esac; \
 	  w=; case " $(FIXED_WINDOW_ACTIONS) " in *" $$a "*) w="$(FIXED_WINDOW)";; esac; \
-	  $(PY) -m models.train --action $$a --epochs $(EPOCHS) --width $(WIDTH) --seed $(SEED) --n $$n $$w --views $(TRAIN_VIEWS) --ship models/shipped && \
+	  common="--width $(WIDTH) --seed $(SEED) --n $$n $$w --views $(TRAIN_VIEWS)"; \
+	  case " $(CONTINUE_ACTIONS) " in \
+	    *" $$a "*) $(PY) -m models.train --action $$a --epochs $(EPOCHS) $$common --out out/train/stage1 && \
+	               $(PY) -m models.train --action $$a --epochs $(CONTINUE_EPOCHS) --lr $(CONTINUE_LR) $$common \
+	                 --init out/train/stage1/$$a-full --ship models/shipped;; \
+	    *) $(PY) -m models.train --action $$a --epochs $(EPOCHS) $$common --ship models/shipped;; \
+	  esac && \
 	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 --width $(WIDTH) --seed $(SEED) --n $$n $$w --views $(TRAIN_VIEWS) && \
 	  $(PY) -m models.card baseline out/train/$$a-baseline models/shipped/$$a || exit 1; done
 

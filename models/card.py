@@ -1,9 +1,10 @@
 """Model cards and shipping: trained run -> ``models/shipped/<action>/`` (ONNX, golden samples, card).
 
 ``build_card(...)`` assembles the card (keys in ``edge.score.bundle.CARD_KEYS``): data seed and
-sizes, epochs and best epoch, metrics on the held-out test split (with the per-condition
-breakdown), the full ``ScorerConfig``, the ``InputSpec``, parameters and FLOPs at 90 frames next to
-the paper's 3.72 M / 1.87 G, and the sha256 of ``scorer.onnx``. ``ship(run_dir, bundle_dir)``
+sizes, epochs (over all training stages, each in ``training.stages``) and the last stage's best
+epoch, metrics on the held-out test split (with the per-condition breakdown), the full
+``ScorerConfig``, the ``InputSpec``, parameters and FLOPs at 90 frames next to the paper's
+3.72 M / 1.87 G, and the sha256 of ``scorer.onnx``. ``ship(run_dir, bundle_dir)``
 exports the run's weights (``export.onnx_export.export_onnx``), checks ONNX Runtime against PyTorch
 on the golden samples (largest |difference| recorded), writes ``golden.npz`` (the first 8
 test-split samples' prepared inputs and their ONNX scores) and the card. ``ship_baseline`` adds
@@ -40,6 +41,7 @@ def complexity_summary(model, frames: int = 90) -> dict:
 def build_card(action: str, sha256: str, config, spec: InputSpec, meta: dict, complexity: dict, version: str) -> dict:
     """The model card dict (see the module docstring)."""
     settings = meta.get("settings", {})
+    stages = training_stages(meta)
     return {
         "action": action,
         "name": f"fieldcoach-agcn-{action}",
@@ -49,14 +51,15 @@ def build_card(action: str, sha256: str, config, spec: InputSpec, meta: dict, co
         "input": spec.model_dump(),
         "data": dict(meta["data"], generator="edge.sim (simulated athlete)", seed_scheme="models.data docstring"),
         "training": {
-            "epochs": settings.get("epochs"),
+            "epochs": sum(st["epochs"] for st in stages),
             "best_epoch": meta.get("best_epoch"),
+            "stages": stages,
             "batch_size": settings.get("batch_size"),
             "lr": settings.get("lr"),
             "mining": settings.get("mining"),
             "curriculum": settings.get("curriculum"),
             "augment_p": settings.get("augment_p"),
-            "seconds": meta.get("seconds"),
+            "seconds": round(sum(st["seconds"] or 0.0 for st in stages), 1),
             "machine": f"{platform.machine()} CPU, torch threads {settings.get('threads')}",
             "command": meta.get("command", ""),
         },
@@ -64,6 +67,16 @@ def build_card(action: str, sha256: str, config, spec: InputSpec, meta: dict, co
         "config": config.model_dump(mode="json"),
         "complexity": complexity,
     }
+
+
+def training_stages(meta: dict) -> list[dict]:
+    """The training stages behind a run's weights, first to last: a fresh run is one stage, a run
+    continued with ``--init`` adds one per continuation (epochs, peak learning rate, curriculum, the
+    best epoch of the stage, its seconds and its command)."""
+    earlier = training_stages(meta["init"]) if meta.get("init") else []
+    st = meta.get("settings", {})
+    return earlier + [{"epochs": st.get("epochs"), "lr": st.get("lr"), "curriculum": st.get("curriculum"),
+                       "best_epoch": meta.get("best_epoch"), "seconds": meta.get("seconds"), "command": meta.get("command", "")}]
 
 
 def card_test_metrics(meta: dict) -> dict:

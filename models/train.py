@@ -19,6 +19,10 @@ Command line (progress bars on stderr)::
 
     python -m models.train --action standing_long_jump [--epochs 40] [--width 0.25] [--seed 7]
         [--n 3000] [--variant full|A-F|baseline] [--out out/train] [--ship models/shipped]
+        [--lr 2e-3] [--init RUN_DIR]
+
+``--init RUN_DIR`` continues a saved run as a second stage (``make train`` does so for its
+``CONTINUE_ACTIONS``): its kept weights, a new cosine cycle from ``--lr``, no second curriculum.
 
 The defaults are what most shipped scorers were trained with (``make train``; the actions in its
 ``LARGE_ACTIONS`` use ``--n 6000``): 3000 simulated samples per action (1800 / 600 / 600), not the
@@ -33,7 +37,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +45,14 @@ import torch
 
 from edge.score.preprocess import InputSpec
 from models.agcn import AdaptiveGCNScorer
+from models.card import training_stages
 from models.config import NetworkConfig, ScorerConfig, ablation_config, fixed_gcn_baseline_config
 from models.curriculum import difficulty, loss_weights, scaled_curriculum
 from models.data import CUT_VIEW_P, VIEWS, ScoreData, augment_batch, batch_views, load_training_set, split_indices
 from models.evaluate import metrics_by_condition, score_metrics
 from models.head import ScorerOutput
 from models.losses import total_loss
-from models.mining import EasyMemory, hardness, rho_at, select_hard
+from models.mining import RHO_END, EasyMemory, hardness, rho_at, select_hard
 
 
 @dataclass
@@ -65,6 +70,9 @@ class TrainSettings:
     mining: bool = True
     curriculum: bool = True
     grad_clip: float = 5.0
+    #: Epochs a warm-started run's weights were already trained for (``--init``): the loss weights'
+    #: schedules carry on from there and mining stays at its final share (rho = 0.3).
+    epoch_offset: int = 0
     #: One intra-op thread: on a shared 2-core machine two OpenMP threads spin against each other and
     #: other processes (measured: 5 s of CPU per batch-32 step with 2 threads against 0.3 s with 1).
     threads: int = 1
@@ -73,6 +81,8 @@ class TrainSettings:
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError("epochs must be >= 1, batch_size >= 2 and lr > 0.")
+        if self.epoch_offset < 0:
+            raise ValueError("epoch_offset must be >= 0.")
 
 
 @dataclass
@@ -109,8 +119,14 @@ def _bar(iterable, progress: bool, **kw):
     return tqdm(iterable, file=sys.stderr, dynamic_ncols=True, **kw)
 
 
-def train_scorer(config: ScorerConfig, train: ScoreData, val: ScoreData, settings: TrainSettings | None = None) -> TrainResult:
-    """Train a scorer of ``config`` on ``train``, keeping the weights with the best validation MAE."""
+def train_scorer(
+    config: ScorerConfig, train: ScoreData, val: ScoreData, settings: TrainSettings | None = None, init_state: dict | None = None
+) -> TrainResult:
+    """Train a scorer of ``config`` on ``train``, keeping the weights with the best validation MAE.
+
+    ``init_state``: start from these weights (a warm restart, ``--init``) instead of a fresh network;
+    the learning rate then follows a new cosine cycle from ``settings.lr`` (SGDR, Loshchilov & Hutter 2017).
+    """
     s = settings or TrainSettings()
     if len(train) < 2 or len(val) < 1:
         raise ValueError("training needs at least 2 training samples and 1 validation sample.")
@@ -120,6 +136,8 @@ def train_scorer(config: ScorerConfig, train: ScoreData, val: ScoreData, setting
     torch.manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
     model = AdaptiveGCNScorer(config.network)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     curriculum = scaled_curriculum(difficulty(train.x), s.epochs) if s.curriculum else None
     memory = EasyMemory()
@@ -132,8 +150,8 @@ def train_scorer(config: ScorerConfig, train: ScoreData, val: ScoreData, setting
     t0 = time.perf_counter()
     for epoch in _bar(range(1, s.epochs + 1), s.progress, desc=f"train {config.name}", unit="epoch"):
         model.train()
-        weights = loss_weights(config.loss, epoch)
-        rho = rho_at(epoch, s.epochs) if s.mining else 1.0
+        weights = loss_weights(config.loss, s.epoch_offset + epoch)
+        rho = (RHO_END if s.epoch_offset else rho_at(epoch, s.epochs)) if s.mining else 1.0
         used = curriculum.sample_mask(epoch, rng) if curriculum is not None else np.ones(len(train), bool)
         order = rng.permutation(np.flatnonzero(used))
         replay = memory.replay(rng) if s.mining else np.zeros(0, np.int64)
@@ -249,17 +267,35 @@ def run_training(
     settings: TrainSettings | None = None,
     cache_dir: Path | None = Path("out/cache/scorer"),
     views: str = "whole",
+    init: Path | None = None,
 ) -> tuple[TrainResult, dict, ScoreData]:
     """Load (or simulate) the data, split 6:2:2, train; returns the result, metadata and the test split
     (``views``: whole recordings, cut attempts or both, ``models.data.load_training_set``). The test
-    metrics are of the first view (``x``); with two views ``test_metrics_cut`` holds the cut one's."""
+    metrics are of the first view (``x``); with two views ``test_metrics_cut`` holds the cut one's.
+
+    ``init``: a saved run to continue (a second training stage): its configuration and kept weights
+    are the start, its data, input and variant must be these (else ValueError), the curriculum is
+    not run again (the first stage ran it) and the loss schedules carry on from its epochs;
+    ``meta['init']`` records the stage it continued (and, nested, any stage before that)."""
     spec = spec or InputSpec()
-    data = load_training_set(action, seed, n, spec, cache_dir, progress=(settings or TrainSettings()).progress, views=views)
+    s = settings or TrainSettings(epochs=epochs)
+    init_state, prior = None, None
+    if init is not None:
+        prior_model, config, prior = load_run(Path(init))
+        want = {"action": action, "variant": variant, "seed": seed, "samples": n, "views": views, "input": spec.model_dump()}
+        have = {"action": prior["action"], "variant": prior["variant"], "seed": prior["data"]["seed"],
+                "samples": prior["data"]["samples"], "views": prior["data"].get("views", "whole"), "input": prior["input"]}
+        diff = [k for k in want if want[k] != have[k]] + (["width"] if config.network.width_multiplier != width else [])
+        if diff:
+            raise ValueError(f"the run {init} was trained with other {', '.join(diff)} than asked; continue it with the same ones.")
+        init_state = prior_model.state_dict()
+        s = replace(s, curriculum=False, epoch_offset=sum(st["epochs"] for st in training_stages(prior)))
+    data = load_training_set(action, seed, n, spec, cache_dir, progress=s.progress, views=views)
     tr, va, te = split_indices(len(data), seed)
     train, val, test = data.subset(tr), data.subset(va), data.subset(te)
-    config = variant_config(variant, width, spec.channels, float(train.y.mean()))
-    s = settings or TrainSettings(epochs=epochs)
-    result = train_scorer(config, train, val, s)
+    if init is None:
+        config = variant_config(variant, width, spec.channels, float(train.y.mean()))
+    result = train_scorer(config, train, val, s, init_state=init_state)
     test_metrics = metrics_by_condition(test.y, predict(result.model, test.x), test.condition)
     meta = {
         "action": action,
@@ -270,6 +306,8 @@ def run_training(
         "settings": asdict(s),
         "test_metrics": test_metrics,
     }
+    if prior is not None:
+        meta["init"] = {k: prior.get(k) for k in ("command", "settings", "best_epoch", "seconds", "init")} | {"run": str(init)}
     if test.x_cut is not None:
         meta["test_metrics_cut"] = metrics_by_condition(test.y, predict(result.model, test.x_cut), test.condition)
     return result, meta, test
@@ -294,13 +332,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--views", choices=VIEWS, default="whole",
                    help="whole recordings, attempts cut as fieldcoach serve cuts them, or both (models.data.VIEWS)")
     p.add_argument("--cut", dest="views", action="store_const", const="cut", help="the same as --views cut")
+    p.add_argument("--lr", type=float, default=TrainSettings.lr, help="peak learning rate of the cosine schedule")
+    p.add_argument("--init", type=Path, default=None,
+                   help="continue this saved run (a second stage: its weights, a new cosine cycle from --lr, no curriculum)")
     args = p.parse_args(argv)
     spec = InputSpec(window_mode=args.window_mode, window_s=args.window_s, frames=args.frames)
     actions = ACTION_IDS if args.action == "all" else (args.action,)
+    if args.init is not None:
+        if len(actions) > 1:
+            raise SystemExit("--init continues one saved run; name its one --action.")
+        missing = [f for f in ("state.pt", "config.json", "history.json") if not (args.init / f).is_file()]
+        if missing:
+            raise SystemExit(f"--init {args.init} is not a saved training run (it lacks {', '.join(missing)}).")
     for action in actions:
-        settings = TrainSettings(epochs=args.epochs, progress=not args.quiet)
+        settings = TrainSettings(epochs=args.epochs, lr=args.lr, progress=not args.quiet)
         result, meta, test = run_training(
-            action, args.variant, args.epochs, args.width, args.seed, args.n, spec=spec, settings=settings, views=args.views
+            action, args.variant, args.epochs, args.width, args.seed, args.n, spec=spec, settings=settings, views=args.views,
+            init=args.init,
         )
         meta["command"] = "python -m models.train " + " ".join(sys.argv[1:] if argv is None else argv)
         run_dir = save_run(result, args.out / f"{action}-{args.variant}", meta)

@@ -313,3 +313,59 @@ def test_a_cut_training_set_is_cached_apart_and_jittered_reproducibly(tmp_path):
     for seed in range(20):
         moved = attempt_cut(sample, np.random.default_rng(seed))
         assert abs(moved.t[0] - truth.t[0]) <= CUT_JITTER / 30 + 1e-9 and abs(moved.t[-1] - truth.t[-1]) <= CUT_JITTER / 30 + 1e-9
+
+
+def test_a_saved_run_continues_from_its_weights_and_its_card_counts_both_stages(tmp_path, monkeypatch):
+    """--init: a second stage starts from the kept weights of a saved run (a new cosine cycle, no
+    curriculum, the loss schedules carried on, mining at its final share); the run records the
+    stage it continued and the card counts the epochs of both."""
+    import models.train as mt
+    from models.card import training_stages
+
+    data = _synthetic(40, 3)
+    monkeypatch.setattr(mt, "load_training_set", lambda *a, **k: data)
+    args = dict(action="sit_up", variant="full", width=0.1, seed=7, n=40, spec=InputSpec(), cache_dir=None)
+    r1, meta1, _ = mt.run_training(epochs=6, settings=TrainSettings(epochs=6, batch_size=14, lr=3e-3, progress=False), **args)
+    meta1["command"] = "stage one"
+    run1 = mt.save_run(r1, tmp_path / "stage1" / "sit_up-full", meta1)
+
+    def gap(a, b):  # largest difference of the learnable weights of two models
+        pb = dict(b.named_parameters())
+        return max(float((p - pb[k]).detach().abs().max()) for k, p in a.named_parameters())
+
+    # With a vanishing learning rate the continued weights stay stage one's; a fresh network's do not.
+    tiny = TrainSettings(epochs=2, batch_size=14, lr=1e-9, progress=False)
+    fresh = mt.run_training(epochs=2, settings=tiny, **args)[0]
+    r2, meta2, _ = mt.run_training(epochs=2, settings=tiny, init=run1, **args)
+    assert gap(r2.model, r1.model) < 1e-6 < gap(fresh.model, r1.model)
+    first = r2.history[0]
+    assert meta2["settings"]["curriculum"] is False and meta2["settings"]["epoch_offset"] == 6
+    n_train = len(split_indices(40, 7)[0])
+    assert first["samples"] == n_train  # no curriculum: every training sample from the first epoch
+    assert first["rho"] == pytest.approx(0.3)
+    assert first["lambda_local"] == pytest.approx(loss_weights(LossConfig(), 7).lambda_local)
+    assert meta2["init"]["run"] == str(run1) and meta2["init"]["best_epoch"] == r1.best_epoch
+    meta2["command"] = "stage two"
+    stages = training_stages(meta2)
+    assert [(s["epochs"], s["command"], s["curriculum"]) for s in stages] == [(6, "stage one", True), (2, "stage two", False)]
+    assert stages[0]["seconds"] == round(r1.seconds, 1) and stages[0]["best_epoch"] == r1.best_epoch
+    from models.card import build_card
+
+    card = build_card("sit_up", "0" * 64, r2.config, InputSpec(), meta2 | {"seconds": 2.0, "best_epoch": 1}, {}, "1.test")
+    assert card["training"]["epochs"] == 8 and card["training"]["seconds"] == pytest.approx(round(r1.seconds, 1) + 2.0)
+    assert card["training"]["stages"][-1]["lr"] == 1e-9
+    # Another data set, width or input than the saved run's is refused before any training.
+    with pytest.raises(ValueError, match="samples"):
+        mt.run_training(epochs=1, settings=TrainSettings(epochs=1, progress=False), init=run1, **(args | {"n": 80}))
+    with pytest.raises(ValueError, match="width"):
+        mt.run_training(epochs=1, settings=TrainSettings(epochs=1, progress=False), init=run1, **(args | {"width": 0.25}))
+
+
+def test_init_that_is_not_a_saved_run_is_refused_in_one_sentence(tmp_path):
+    from models.train import main
+
+    (tmp_path / "state.pt").write_bytes(b"")
+    with pytest.raises(SystemExit, match="not a saved training run .*config.json, history.json"):
+        main(["--action", "sit_up", "--init", str(tmp_path), "--epochs", "1", "--quiet"])
+    with pytest.raises(SystemExit, match="one saved run"):
+        main(["--action", "all", "--init", str(tmp_path), "--epochs", "1", "--quiet"])
