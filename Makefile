@@ -89,7 +89,7 @@ train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_
 	                 --init out/train/stage1/$$a-full --ship models/shipped;; \
 	    *) $(PY) -m models.train --action $$a --epochs $(EPOCHS) $$common --ship models/shipped;; \
 	  esac && \
-	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 --width $(WIDTH) --seed $(SEED) --n $$n $$w --views $(TRAIN_VIEWS) && \
+	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 $$common && \
 	  $(PY) -m models.card baseline out/train/$$a-baseline models/shipped/$$a || exit 1; done
 
 eval: $(STAMP) ## evaluate every stage on fresh simulated data (scorer with baselines, alignment, diagnosis, guidance)

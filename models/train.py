@@ -282,10 +282,12 @@ def run_training(
     init_state, prior = None, None
     if init is not None:
         prior_model, config, prior = load_run(Path(init))
-        want = {"action": action, "variant": variant, "seed": seed, "samples": n, "views": views, "input": spec.model_dump()}
+        want = {"action": action, "variant": variant, "seed": seed, "samples": n, "views": views, "input": spec.model_dump(),
+                "width": width}
         have = {"action": prior["action"], "variant": prior["variant"], "seed": prior["data"]["seed"],
-                "samples": prior["data"]["samples"], "views": prior["data"].get("views", "whole"), "input": prior["input"]}
-        diff = [k for k in want if want[k] != have[k]] + (["width"] if config.network.width_multiplier != width else [])
+                "samples": prior["data"]["samples"], "views": prior["data"].get("views", "whole"), "input": prior["input"],
+                "width": config.network.width_multiplier}
+        diff = [k for k in want if want[k] != have[k]]
         if diff:
             raise ValueError(f"the run {init} was trained with other {', '.join(diff)} than asked; continue it with the same ones.")
         init_state = prior_model.state_dict()
