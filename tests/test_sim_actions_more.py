@@ -200,6 +200,20 @@ def test_volleyball_pass_plays_the_ball_above_the_forehead(clean):
         assert wrist[kf["full_extension"], 1] > wrist[kf["contact"], 1] + 0.15
 
 
+def test_volleyball_recovery_ends_with_the_movement_not_the_idle_sway():
+    """Seed 19: the idle sway fading in after the recovery moves the lowered hands at about
+    0.14 m/s for five frames; the recovery keyframe is the frame the recovery movement stops (the
+    sway-free rendering's), not the end of the sway's fade-in nine frames later."""
+    s = simulate("volleyball_overhead_pass", seed=19)
+    k = s.keyframes["recovery"]
+    fps = s.sequence.fps
+    assert k <= int(np.ceil(s.motion.events["recovered"] * fps - 1e-9))
+    wrist = point(s.clean_joints, "mid_wrist")
+    speed = np.linalg.norm(np.gradient(wrist, axis=0) * fps, axis=-1)
+    assert speed[k - 6:k].max() > 0.1  # still moving just before: the keyframe is not early
+    assert speed[k + 3:k + 10].max() > 0.1  # the sway's fade-in comes after it
+
+
 @pytest.mark.parametrize("action", ACTIONS)
 def test_keyframes_in_order_and_sequence_valid(clean, action):
     spec = load_action(action)

@@ -22,7 +22,10 @@ the first frame with the wrists within 1 cm of their highest point before contac
 lowest wrist frame between hands-up and the extension, ``full_extension`` the first frame after
 contact with the wrists within 1 cm of their highest point, ``recovery`` the first frame,
 once the wrists have come down 10 cm from full extension, from which hips and wrists stay slower
-than 0.1 m/s for 0.2 s.
+than 0.1 m/s for 0.2 s, and at the latest the frame at which the recovery movement ends. The idle
+sway that fades in after the recovery is not part of the attempt: its 0.4 s fade-in can move the
+lowered hands at up to about 0.15 m/s (faster than the sway itself), which would otherwise carry
+the recovery up to 10 frames past the stop.
 """
 
 from __future__ import annotations
@@ -258,6 +261,7 @@ def generate(body: Body, technique: dict, rng: np.random.Generator, *, fps: floa
     # recovery: once the hands are on their way down (10 cm below full extension), still again
     k_down = k_fe + int(np.nonzero(wrist_y[k_fe:] < wrist_y[k_fe] - 0.10)[0][0])
     k_rec = max(first_still(mover[:, :3], fps, k_down), first_still(mover[:, 3:], fps, k_down))
+    k_rec = max(min(k_rec, frame_after(t_rec, fps), len(wrist_y) - 1), k_down)  # idle sway is not the attempt
     keyframes = {"ready": k_ready, "hands_up": k_hu, "contact": k_c, "full_extension": k_fe, "recovery": k_rec}
     events = {"onset": t_on, "hands_up": t_hu, "contact": t_c, "full_extension": t_fe, "legs_extended": t_legs,
               "recovered": t_rec}
