@@ -43,10 +43,11 @@ once the hips have moved forward (the jump ended on landing; the later stand-up 
 a move from the last attempt's end pose back to its start pose (ball back to the chest, standing
 up) is a reset, and a move that comes back having covered little angle a fidget: both dropped.
 A dropped move that had left the rest pose (``far_min_deg``) and is followed by the next move
-within ``RESUME_S`` (0.1 s) of being dropped is taken back as the start of that move: a free throw's knee dip comes back before the
-arm rises, its fused activity stays at 20-39 deg/s between the two (a pause for the 40 deg/s quiet
-threshold), and the attempt otherwise started at the arm, 12 frames late (tuning seed 500; the
-drop of a 2 s pause is never taken back: that is rest). Measured on the fused sessions (seeds
+within ``RESUME_S`` (0.1 s) of being dropped is taken back as the start of that move: a free
+throw's knee dip comes back before the arm rises, its fused activity stays at 20-39 deg/s between
+the two (a pause for the 40 deg/s quiet threshold), and the attempt otherwise started at the arm,
+12 frames late (tuning seed 500). A reset, and a drop after a 2 s pause (that is rest), are never
+taken back. Measured on the fused sessions (seeds
 400-411 and 500-507, and the report seeds 300-303; 360 attempts): 350 -> 351 within 3 frames,
 one detection matching nothing fewer; the free-throw starts of seeds 503 and 505 are still 11-13
 frames late (a lead-in slower than the threshold, and a dip whose pose stays within
