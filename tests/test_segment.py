@@ -279,21 +279,14 @@ def test_a_dropped_move_that_runs_straight_into_the_attempt_is_its_start():
     20-39 deg/s in between, a 'pause' for the 40 deg/s quiet threshold), so the dip alone is judged
     back at its start pose and dropped; the arm's move starts 2 frames later. Resumed as the same
     move (``resume_s``), the attempt starts at the dip, as the truth does; without it 12 frames late."""
+    from edge.fusion.bench import segment_fused
     from edge.fusion.evaluate import fuse_simulated
-    from edge.fusion.pipeline import SkeletonFrame
 
     spec = load_action("basketball_free_throw")
     fs = fuse_simulated("basketball_free_throw", 500, n_attempts=3)
-    ar, k = fs.arrays, fs.frame_index
-    truth = fs.truth.attempts[0]
     starts = {}
     for resume in (0.1, 0.0):
-        seg = AttemptSegmenter(spec, resume_s=resume)
-        found = []
-        for i in range(len(k)):
-            found += seg.push(SkeletonFrame(int(ar["device_ts_usec"][i]), float(ar["t"][i]), ar["joints"][i],
-                                            ar["confidence"][i], True, ar["status"][i]))
-        found += seg.flush()
-        assert len(found) == 3, [(int(k[x.start]), int(k[x.end])) for x in found]
-        starts[resume] = int(k[found[0].start]) - truth.start_frame
+        truth, det, _ = segment_fused(fs, AttemptSegmenter(spec, resume_s=resume))
+        assert len(det) == 3, det
+        starts[resume] = det[0][0] - truth[0][0]
     assert abs(starts[0.1]) <= 3 and starts[0.0] >= 8, starts

@@ -74,7 +74,12 @@ def segmentation(action: str, seed: int, n_attempts: int, cost_ms: list | None =
     """True and detected (start, end) session frames, and the session frame at which each detection
     came out; appends the wall-clock cost (ms) of every ``push`` to ``cost_ms`` when given."""
     fs = fuse_simulated(action, seed, n_attempts=n_attempts)
-    seg = AttemptSegmenter(load_action(action))
+    return segment_fused(fs, AttemptSegmenter(load_action(action)), cost_ms)
+
+
+def segment_fused(fs, seg: AttemptSegmenter, cost_ms: list | None = None) -> tuple[list, list, list]:
+    """``segmentation`` on an already fused session (``edge.fusion.evaluate.FusedSession``) with a
+    given segmenter: true and detected (start, end) session frames, and when each detection came out."""
     from edge.fusion.pipeline import SkeletonFrame
 
     a = fs.arrays
