@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 import numpy as np
+from numba import njit
 
 SENSORS = ("depth", "color", "gyro", "accel")
 
@@ -103,6 +104,23 @@ class CameraIntrinsics:
     def dist_coeffs(self) -> np.ndarray:
         """OpenCV rational-model coefficients (k1, k2, p1, p2, k3, k4, k5, k6), float64 (8,)."""
         return np.array([self.k1, self.k2, self.p1, self.p2, self.k3, self.k4, self.k5, self.k6], dtype=np.float64)
+
+    @cached_property
+    def _opencv(self) -> tuple[np.ndarray, np.ndarray]:
+        """(camera_matrix(), dist_coeffs()) made once, read-only: the fusion projects every frame."""
+        k, d = self.camera_matrix(), self.dist_coeffs()
+        k.setflags(write=False)
+        d.setflags(write=False)
+        return k, d
+
+    @cached_property
+    def lens(self) -> np.ndarray:
+        """The numbers ``project_kernel`` takes: (fx, fy, cx, cy, k1, k2, p1, p2, k3, k4, k5, k6,
+        metric_radius ** 2), float64, read-only."""
+        out = np.array([self.fx, self.fy, self.cx, self.cy, self.k1, self.k2, self.p1, self.p2, self.k3, self.k4,
+                        self.k5, self.k6, self.metric_radius ** 2], dtype=np.float64)
+        out.setflags(write=False)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -333,6 +351,10 @@ def parse_calibration_json(
 
 
 # --- projection -------------------------------------------------------------------------------
+_ZERO3 = np.zeros(3)
+_ZERO3.setflags(write=False)
+
+
 def brown_conrady_distort(intr: CameraIntrinsics, xy: np.ndarray) -> np.ndarray:
     """Reference (numpy) lens model: undistorted z = 1 plane points (N, 2) -> pixels (N, 2).
 
@@ -367,10 +389,44 @@ def project(intr: CameraIntrinsics, points_m: np.ndarray) -> tuple[np.ndarray, n
     uv = np.full((p.shape[0], 2), np.nan)
     if valid.any():
         obj = np.concatenate([xy[valid], np.ones((int(valid.sum()), 1))], axis=1)
-        out, _ = cv2.projectPoints(
-            obj.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), intr.camera_matrix(), intr.dist_coeffs()
-        )
+        k, dist = intr._opencv
+        out, _ = cv2.projectPoints(obj.reshape(-1, 1, 3), _ZERO3, _ZERO3, k, dist)
         uv[valid] = out.reshape(-1, 2)
+    return uv, valid
+
+
+@njit(cache=True)
+def project_kernel(points, lens):  # pragma: no cover - compiled
+    """``project`` compiled, for the per-frame loops: points (N, 3) float64, ``CameraIntrinsics.lens``
+    -> pixels (N, 2) float64 (NaN where invalid) and valid (N,) bool. The same rule and the same
+    arithmetic, in the same order, as ``project`` (cv2.projectPoints with the rational model and
+    an identity pose: the same pixels to the last bit, which a test checks)."""
+    fx, fy, cx, cy = lens[0], lens[1], lens[2], lens[3]
+    k1, k2, p1, p2, k3, k4, k5, k6, r2max = lens[4], lens[5], lens[6], lens[7], lens[8], lens[9], lens[10], lens[11], lens[12]
+    n = points.shape[0]
+    uv = np.full((n, 2), np.nan)
+    valid = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        z = points[i, 2]
+        if not z > 0:
+            continue
+        x = points[i, 0] / z
+        y = points[i, 1] / z
+        r2 = x * x + y * y
+        if not r2 <= r2max:
+            continue
+        valid[i] = True
+        r4 = r2 * r2
+        r6 = r4 * r2
+        cdist = 1 + k1 * r2 + k2 * r4 + k3 * r6
+        icdist2 = 1.0 / (1 + k4 * r2 + k5 * r4 + k6 * r6)
+        a1 = 2 * x * y
+        a2 = r2 + 2 * x * x
+        a3 = r2 + 2 * y * y
+        xd = x * cdist * icdist2 + p1 * a1 + p2 * a2
+        yd = y * cdist * icdist2 + p1 * a3 + p2 * a1
+        uv[i, 0] = xd * fx + cx
+        uv[i, 1] = yd * fy + cy
     return uv, valid
 
 
@@ -388,10 +444,11 @@ def undistort_pixels(intr: CameraIntrinsics, uv: np.ndarray, tol_px: float = 1e-
     if finite.any():
         src = uv[finite].reshape(-1, 1, 2)
         criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-14)
+        k, dist = intr._opencv
         if hasattr(cv2, "undistortPointsIter"):  # OpenCV 4.x
-            out = cv2.undistortPointsIter(src, intr.camera_matrix(), intr.dist_coeffs(), None, None, criteria)
+            out = cv2.undistortPointsIter(src, k, dist, None, None, criteria)
         else:  # OpenCV 5.x: criteria is a parameter of undistortPoints
-            out = cv2.undistortPoints(src, intr.camera_matrix(), intr.dist_coeffs(), criteria=criteria)
+            out = cv2.undistortPoints(src, k, dist, criteria=criteria)
         xy[finite] = out.reshape(-1, 2)
     inside = finite & ((xy ** 2).sum(axis=1) <= intr.metric_radius ** 2)
     valid = inside.copy()

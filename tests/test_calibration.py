@@ -21,6 +21,7 @@ from calibration.kinect import (
     depth_image_to_points,
     parse_calibration_json,
     project,
+    project_kernel,
     undistort_pixels,
     unproject,
 )
@@ -154,6 +155,20 @@ def test_opencv_projection_matches_sdk_model(cal):
 
         wrong, _ = cv2.projectPoints(points.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), intr.camera_matrix(), swapped)
         assert np.abs(wrong.reshape(-1, 2) - uv).max() > 1e-3
+
+
+def test_compiled_projection_gives_the_same_pixels_as_opencv(cal):
+    """The fusion's compiled ``project_kernel`` reproduces ``project`` (cv2.projectPoints) to the
+    last bit on the real calibration, the invalid points (behind the camera, outside the metric
+    radius) included."""
+    rng = np.random.default_rng(3)
+    points = np.stack([rng.uniform(-4, 4, 5000), rng.uniform(-4, 4, 5000), rng.uniform(-0.5, 6, 5000)], axis=1)
+    for intr in (cal.depth, cal.color):
+        uv, valid = project(intr, points)
+        uv_k, valid_k = project_kernel(points, intr.lens)
+        assert 0 < valid.sum() < len(points)  # both kinds are exercised
+        np.testing.assert_array_equal(valid_k, valid)
+        np.testing.assert_array_equal(uv_k, uv)  # NaN where invalid, bit-identical elsewhere
 
 
 def test_project_unproject_round_trip(cal):

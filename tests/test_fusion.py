@@ -68,6 +68,31 @@ def test_butterworth_passes_gravity_and_damps_tripod_ringing():
     assert np.abs(settled - g).max() < 0.5 * 0.5 * 0.4  # 60 Hz amplitude reduced by more than 60 %
 
 
+def test_streaming_low_pass_is_scipys_sosfilt_to_the_last_bit():
+    """``AccelLowPass`` filters with a compiled copy of scipy's recursion: the same numbers as
+    scipy.signal.sosfilt over the whole signal, whatever the block sizes."""
+    from scipy.signal import sosfilt
+
+    rng = np.random.default_rng(4)
+    acc = np.array([0.3, -9.7, 1.2]) + rng.normal(0, 0.4, (3000, 3))
+    lp = AccelLowPass(1600.0)
+    cuts = np.sort(rng.choice(np.arange(1, 3000), 60, replace=False))
+    out = np.concatenate([lp(b) for b in np.split(acc, cuts)])
+    ref, _ = sosfilt(lp._sos, acc, axis=0, zi=lp._zi_unit[:, :, None] * acc[0][None, None, :])
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_gravity_interpolation_is_numpys_interp():
+    from edge.fusion.gravity import _interp_rows
+
+    rng = np.random.default_rng(5)
+    ts = np.cumsum(rng.integers(500, 700, 300)).astype(np.int64)
+    values = rng.normal(0, 1, (300, 3))
+    for t in [*rng.uniform(ts[0] - 2000, ts[-1] + 2000, 2000), *ts[:20].astype(float), float(ts[-1])]:
+        expected = [np.interp(t, ts.astype(np.float64), values[:, i]) for i in range(3)]
+        np.testing.assert_array_equal(_interp_rows(float(t), ts, values), expected)
+
+
 def test_up_vector_and_tilt_angles():
     # camera pitched down by 10 deg: world up seen in the camera frame (x right, y down, z forward)
     p = np.radians(10.0)
@@ -608,6 +633,61 @@ def test_hidden_near_ear_sits_in_the_plane_in_from_the_near_shoulder():
     assert status[Jt.RIGHT_EAR] == MISSING
 
 
+def test_compiled_completion_equals_the_reference_to_the_last_bit():
+    """``complete`` (compiled) and ``complete_reference`` (plain numpy, the readable rules) give
+    the same points and statuses, bit for bit: on every frame of a fused session with occlusion,
+    and on thousands of perturbed copies of its frames (depths moved or missing, rays bent or
+    missing, confidences changed, each near side, no left-right axis or a random one, no previous
+    frame or a noisy one), so that every branch of the rules is taken."""
+    from edge.fusion import complete as complete_mod
+    from edge.fusion import pipeline as pipeline_mod
+    from edge.fusion.evaluate import fuse_simulated
+    from edge.fusion.lift import LiftResult
+
+    seen = []
+    compiled = pipeline_mod.complete
+
+    def both(lift, conf, body, near, previous=None, lateral=None, **kw):
+        a = compiled(lift, conf, body, near, previous, lateral, **kw)
+        b = complete_mod.complete_reference(lift, conf, body, near, previous, lateral, **kw)
+        seen.append((lift, conf.copy(), body, near, None if previous is None else previous.copy(),
+                     None if lateral is None else lateral.copy()))
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+        return a
+
+    pipeline_mod.complete = both
+    try:
+        fuse_simulated("volleyball_overhead_pass", 5, "occlusion")
+    finally:
+        pipeline_mod.complete = compiled
+    assert len(seen) > 100
+    rng = np.random.default_rng(6)
+    statuses = set()
+    for _ in range(1500):
+        lift, conf, body, near, previous, lateral = seen[rng.integers(len(seen))]
+        surface = lift.lam_surface + rng.normal(0, 0.08, 17) * (rng.random(17) < 0.5)
+        raw = surface + rng.uniform(0, 0.1, 17)
+        surface[rng.random(17) < 0.15] = np.nan
+        raw[rng.random(17) < 0.15] = np.nan
+        rays = lift.rays + rng.normal(0, 0.02, (17, 3)) * (rng.random((17, 1)) < 0.3)
+        rays[rng.random(17) < 0.05] = np.nan
+        bent = LiftResult(lift.origin, rays, surface, raw, lift.p_depth, lift.n_pixels)
+        c = np.clip(conf + rng.normal(0, 0.3, 17), 0, 1)
+        side = (None, "l", "r")[rng.integers(3)] if rng.random() < 0.5 else near
+        axis = rng.normal(size=3)
+        axis = None if rng.random() < 0.2 else (lateral if lateral is not None and rng.random() < 0.5
+                                                 else axis / np.linalg.norm(axis))
+        prev = None if rng.random() < 0.3 else (lift.origin + lift.lam_raw[:, None] * lift.rays
+                                                + rng.normal(0, 0.05, (17, 3)))
+        a = complete_mod.complete(bent, c, body, side, prev, axis)
+        b = complete_mod.complete_reference(bent, c, body, side, prev, axis)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+        statuses.update(b[1].tolist())
+    assert statuses == {0, 1, 2}
+
+
 def test_warm_up_compiles_every_fusion_kernel():
     """The service calls ``warm_up`` before a camera's first capture: afterwards no kernel of the
     fusion compiles on the first attempt."""
@@ -615,8 +695,12 @@ def test_warm_up_compiles_every_fusion_kernel():
     from edge.fusion.pipeline import warm_up
 
     assert warm_up(frames=90) > 0
-    kernels = [person._foreground, person._depth_band, person._blob_stats, lift._sample_patches,
-               refine_mod._solve, gaps._not_a_knot, complete_mod._occupied_kernel]  # (the kernels they call compile with them)
+    from calibration import imu, kinect
+    from edge.fusion import gravity
+
+    kernels = [person._foreground, person._depth_band, person._blob_stats, lift._lift_iterations, kinect.project_kernel,
+               refine_mod._solve, gaps._not_a_knot, complete_mod._complete_kernel, imu._sosfilt_columns,
+               gravity._interp_rows]  # (the kernels they call, e.g. _sample_patches, _put, compile with them)
     assert [k.py_func.__name__ for k in kernels if not k.signatures] == []
 
 

@@ -6,7 +6,8 @@
 1. the machine (CPUs, load average: the figures below are measured on it as it is);
 2. fusion cost per frame without the pose network: median and p99, wall clock and CPU time of
    the fusing thread (``FusionPipeline.stats``), and the frames per second of the whole loop
-   (simulated camera -> fusion -> attempt segmenter), wall clock and CPU;
+   (simulated camera -> fusion -> attempt segmenter), wall clock and CPU; measured after
+   ``warm_up`` (as ``fieldcoach serve`` runs it at start), whose time is printed too;
 3. MPJPE (mm) of the fused joints against the simulator's truth in the output frame, per action
    and overall, under ``normal``, ``low_light`` and ``occlusion``;
 4. attempt segmentation on multi-attempt sessions: the share of true attempts matched by a
@@ -128,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _speed(actions: list[str], seeds) -> None:
+    from edge.fusion.pipeline import warm_up
+
+    # as the service does before a camera's first capture: the compiled kernels are loaded from
+    # numba's cache (or compiled) once per process, not in the middle of the first attempt
+    print(f"warm-up (compiled kernels loaded or compiled, once per process): {warm_up():.1f} s")
     speed = [loop_speed(a, 100 + s, 2) for a in actions[:2] for s in seeds]
     wall = np.concatenate([r["fusion_wall_ms"] for r in speed])
     cpu = np.concatenate([r["fusion_cpu_ms"] for r in speed])

@@ -54,7 +54,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from edge.fusion.body import BodyModel
+from edge.fusion.body import BONES, BodyModel
 from edge.fusion.gaps import COMPLETED, MISSING, RAW  # the status codes (re-exported here)
 from edge.fusion.lift import LiftResult
 from edge.skeleton.joints import Joint
@@ -314,7 +314,7 @@ def lateral_axis(points: np.ndarray, near: str | None, up: np.ndarray | None = N
     return v / norm if norm > 1e-6 else None
 
 
-def complete(
+def complete_reference(
     lift: LiftResult,
     confidence: np.ndarray,
     body: BodyModel,
@@ -327,7 +327,8 @@ def complete(
     tol_m: float = 0.06,
     front_tol_m: float = 0.02,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Points (17, 3) (depth frame, NaN = missing) and status (17,) int for every keypoint (rules in the module docstring).
+    """``complete`` in plain Python and numpy: the readable statement of the rules, which the
+    compiled ``complete`` reproduces to the last bit (a test checks it on fused sessions).
 
     previous: the last frame's points (17, 3) in the depth frame (NaN unknown); lateral: the last
     frame's ``lateral_axis`` (unit, depth frame) for the sagittal-plane choice, or None.
@@ -478,3 +479,288 @@ def complete(
                 pick = int(np.argmin(np.linalg.norm(pts - previous[child], axis=1)))
         put(child, float(cand[pick]), COMPLETED)
     return placed, status
+
+
+# --- the compiled version ------------------------------------------------------------------------
+_BONE_NAMES = tuple(BONES)
+_BONE = {name: k for k, name in enumerate(_BONE_NAMES)}
+_KIND = {"limb": 1, "far": 2}
+_PARTS = ("eye", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+#: (side: 0 left, 1 right, part index in _PARTS) -> joint
+_SIDE_IDX = np.array([[_SIDE[side][part] for part in _PARTS] for side in ("l", "r")], dtype=np.int64)
+_P_EYE, _P_EAR, _P_SHOULDER, _P_HIP = 0, 1, 2, 5
+#: joint -> its side (0 left, 1 right, -1 the nose); far-limb mirror joint and base part (or -1)
+_SIDE_OF = np.array([{None: -1, "l": 0, "r": 1}[_side_of(j)] for j in range(17)], dtype=np.int64)
+_MIRROR_J = np.array([_MIRROR[j][0] if j in _MIRROR else -1 for j in range(17)], dtype=np.int64)
+_MIRROR_BASE = np.array([(_P_HIP if _MIRROR[j][1] == "hip" else _P_SHOULDER) if j in _MIRROR else -1
+                         for j in range(17)], dtype=np.int64)
+_PLANE_FREE = np.array([j in RAW_PLANE_FREE for j in range(17)], dtype=np.bool_)
+_MIDFACE_A = np.array([j in _MIDFACE for j in range(17)], dtype=np.bool_)
+_TRUNK_A = np.array([j in _TRUNK for j in range(17)], dtype=np.bool_)
+_FACE_A = np.array([j in _FACE for j in range(17)], dtype=np.bool_)
+
+
+@lru_cache(maxsize=3)
+def _plan_arrays(near: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_plan`` as arrays for the kernel: child (17,), number of options (17,), and per option
+    (17, 2) the parent joint, the bone index in ``BONES`` and the kind (1 limb, 2 far)."""
+    plan = _plan(near)
+    child = np.array([c for c, _ in plan], dtype=np.int64)
+    n_opt = np.array([len(o) for _, o in plan], dtype=np.int64)
+    parent = np.full((17, 2), -1, dtype=np.int64)
+    bone = np.full((17, 2), -1, dtype=np.int64)
+    kind = np.zeros((17, 2), dtype=np.int64)
+    for i, (_, options) in enumerate(plan):
+        for k, (p, b, knd) in enumerate(options):
+            parent[i, k], bone[i, k], kind[i, k] = p, _BONE[b], _KIND[knd]
+    for a in (child, n_opt, parent, bone, kind):
+        a.setflags(write=False)
+    return child, n_opt, parent, bone, kind
+
+
+def complete(
+    lift: LiftResult,
+    confidence: np.ndarray,
+    body: BodyModel,
+    near: str | None,
+    previous: np.ndarray | None = None,
+    lateral: np.ndarray | None = None,
+    *,
+    min_conf: float = 0.05,
+    raw_conf: float = 0.3,
+    tol_m: float = 0.06,
+    front_tol_m: float = 0.02,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points (17, 3) (depth frame, NaN = missing) and status (17,) int for every keypoint (rules in the module docstring).
+
+    previous: the last frame's points (17, 3) in the depth frame (NaN unknown); lateral: the last
+    frame's ``lateral_axis`` (unit, depth frame) for the sagittal-plane choice, or None.
+    Compiled (``_complete_kernel``); ``complete_reference`` is the same in plain numpy.
+    """
+    o, rays = lift.origin, lift.rays
+    conf = np.asarray(confidence)
+    has_ray = np.isfinite(rays).all(axis=1) & (conf >= min_conf)
+    raw_ok = has_ray & np.isfinite(lift.lam_raw) & (conf >= raw_conf)
+    norms = np.linalg.norm(np.where(np.isfinite(rays), rays, 0.0), axis=1)
+    behind = np.where(raw_ok & np.isfinite(lift.lam_surface), lift.lam_surface - front_tol_m / np.maximum(norms, 1e-9), -np.inf)
+    surface = o[None, :] + lift.lam_surface[:, None] * rays
+    lengths = np.array([body.length(name) for name in _BONE_NAMES])
+    child, n_opt, parent, bone, kind = _plan_arrays(near)
+    return _complete_kernel(
+        np.ascontiguousarray(o, dtype=np.float64), np.ascontiguousarray(rays, dtype=np.float64),
+        np.ascontiguousarray(lift.lam_raw, dtype=np.float64), raw_ok, has_ray, behind, surface, norms,
+        child, n_opt, parent, bone, kind, lengths, {None: -1, "l": 0, "r": 1}[near],
+        np.zeros(3) if lateral is None else np.ascontiguousarray(lateral, dtype=np.float64), lateral is not None,
+        np.full((17, 3), np.nan) if previous is None else np.ascontiguousarray(previous, dtype=np.float64),
+        float(tol_m),
+    )
+
+
+@njit(cache=True)
+def _argmin2(a0, a1):  # pragma: no cover - compiled
+    """np.argmin of two values (the first NaN wins, ties go to the first)."""
+    if np.isnan(a0):
+        return 0
+    if np.isnan(a1):
+        return 1
+    return 0 if a0 <= a1 else 1
+
+
+@njit(cache=True)
+def _finite3(v):  # pragma: no cover - compiled
+    return np.isfinite(v[0]) and np.isfinite(v[1]) and np.isfinite(v[2])
+
+
+@njit(cache=True)
+def _complete_kernel(o, rays, lam_raw, raw_ok, has_ray, behind, surface, norms, plan_child, plan_n, plan_parent,
+                     plan_bone, plan_kind, lengths, near, lateral, has_lateral, previous,
+                     tol_m):  # pragma: no cover - compiled
+    """``complete_reference``'s loop, compiled, with the same arithmetic in the same order (dot
+    products through np.dot, as numpy's ``@``). near: -1 undecided, 0 left, 1 right."""
+    status = np.zeros(17, dtype=np.int64)
+    placed = np.full((17, 3), np.nan)
+    ext = np.full((_N_EXT, 3), np.nan)
+    behind = behind.copy()
+    far_side = 1 - near if near >= 0 else -1
+    o_lat = np.dot(o, lateral) if has_lateral else 0.0
+    for i in range(plan_child.shape[0]):
+        child = plan_child[i]
+        if not has_ray[child]:
+            continue
+        d = rays[child]
+        has_raw = raw_ok[child]
+        raw = lam_raw[child]
+        hidden = False
+        if has_raw and _occupied_kernel(surface[child], ext, _SEG_A, _SEG_B, _SEG_R, _OWN_MASK[child], 0.015):
+            has_raw = False  # its depth sample is the skin of another body part in front of it
+            behind[child] = lam_raw[child]
+            hidden = True
+        # face keypoints in a side view: the planes from the near ear
+        if _MIDFACE_A[child] and near >= 0 and has_lateral:
+            ear = placed[_SIDE_IDX[near, _P_EAR]]
+            if _finite3(ear):
+                mid = np.dot(ear, lateral) + 0.5 * lengths[_BONE_EARS]
+                face = np.nan
+                if child == _NOSE:
+                    face = mid
+                elif child == _SIDE_IDX[near, _P_EYE]:
+                    face = mid - 0.5 * lengths[_BONE_EYES]
+                elif child == _SIDE_IDX[far_side, _P_EYE]:
+                    face = mid + 0.5 * lengths[_BONE_EYES]
+                if not np.isnan(face):
+                    den = np.dot(d, lateral)
+                    if abs(den) > 0.5 * norms[child]:
+                        t = (face - o_lat) / den
+                        if has_raw:
+                            t = raw + FACE_PULL * (t - raw)
+                        _put(child, t, COMPLETED, o, rays, behind, status, placed, ext, None)
+                        continue
+        opt = -1
+        for k in range(plan_n[i]):
+            if status[plan_parent[i, k]] != MISSING:
+                opt = k
+                break
+        if opt < 0:
+            if has_raw and plan_n[i] > 0 and plan_kind[i, 0] == 2 and has_lateral:
+                den = np.dot(d, lateral)
+                if abs(den) > 0.5 * norms[child]:
+                    _put(child, raw + lengths[plan_bone[i, 0]] / den, COMPLETED, o, rays, behind, status, placed, ext,
+                         None)
+                    continue
+            if has_raw:
+                _put(child, raw, RAW, o, rays, behind, status, placed, ext, None)
+            elif near >= 0 and has_lateral and child == _SIDE_IDX[near, _P_EAR]:
+                sh = placed[_SIDE_IDX[near, _P_SHOULDER]]
+                den = np.dot(d, lateral)
+                if _finite3(sh) and abs(den) > 0.5 * norms[child]:
+                    plane = np.dot(sh, lateral) + 0.5 * (lengths[_BONE_SHOULDERS] - lengths[_BONE_EARS])
+                    _put(child, (plane - o_lat) / den, COMPLETED, o, rays, behind, status, placed, ext, None)
+            continue
+        par = plan_parent[i, opt]
+        bone = plan_bone[i, opt]
+        p = placed[par]
+        length = lengths[bone]
+        # the ray's crossings of the sphere of radius length around the parent
+        oc = o - p
+        a = np.dot(d, d)
+        b = np.dot(d, oc)
+        c = np.dot(oc, oc) - length * length
+        h = b * b - a * c
+        has_roots = not (h < 0 or a <= 0)
+        r0 = r1 = np.nan
+        if has_roots:
+            sq = np.sqrt(h)
+            r0, r1 = (-b - sq) / a, (-b + sq) / a
+        closest = -np.dot(d, o - p) / np.dot(d, d)
+        if plan_kind[i, opt] == 2:  # a far partner: hidden behind its near one in a side view
+            if has_lateral:
+                across = p + length * lateral
+                if has_roots:
+                    _put(child, r1, COMPLETED, o, rays, behind, status, placed, ext, across)
+                else:
+                    _put(child, -np.dot(d, o - across) / np.dot(d, d), COMPLETED, o, rays, behind, status, placed,
+                         ext, across)
+            elif has_roots:
+                _put(child, r1, COMPLETED, o, rays, behind, status, placed, ext, None)
+            else:
+                _put(child, closest, COMPLETED, o, rays, behind, status, placed, ext, None)
+            continue
+        tol = tol_m / norms[child]
+        raw_fits = has_raw and (not has_roots or (r0 - tol <= raw and raw <= r1 + tol))
+        plane_check = (near >= 0 and has_lateral and _MIRROR_J[child] >= 0 and _SIDE_OF[child] != near
+                       and not _PLANE_FREE[child])
+        if raw_fits and not plane_check:
+            _put(child, raw, RAW, o, rays, behind, status, placed, ext, None)
+            continue
+        has_target = False
+        target = np.nan
+        mirrored = False
+        if has_lateral:
+            den = np.dot(d, lateral) / norms[child]
+            if abs(den) > 0.5:
+                plane = np.dot(p, lateral)
+                if bone == _BONE_TRUNK:  # the hips sit inside the shoulders: half the width difference
+                    inset = 0.5 * (lengths[_BONE_SHOULDERS] - lengths[_BONE_HIPS])
+                    is_hip = child == _LEFT_HIP or child == _RIGHT_HIP
+                    plane += inset if is_hip else -inset
+                    if near >= 0 and _SIDE_OF[child] != near:
+                        plane -= 2 * (inset if is_hip else -inset)
+                if child == _NOSE and near >= 0:
+                    plane += 0.5 * lengths[_BONE_EYES]
+                if near >= 0 and _MIRROR_J[child] >= 0:  # a far limb: the near limb's stance, mirrored
+                    m = _MIRROR_J[child]
+                    nb = _SIDE_IDX[near, _MIRROR_BASE[child]]
+                    if _finite3(placed[m]) and _finite3(placed[nb]):
+                        across_w = lengths[_BONE_HIPS] if _MIRROR_BASE[child] == _P_HIP else lengths[_BONE_SHOULDERS]
+                        plane = np.dot(placed[nb], lateral) + across_w - np.dot(placed[m] - placed[nb], lateral)
+                        mirrored = True
+                t = (plane - o_lat) / np.dot(d, lateral)
+                if abs(t - closest) * norms[child] <= 2.0 * length:
+                    target = t
+                    has_target = True
+        if raw_fits and not (mirrored and has_target and abs(raw - target) * norms[child] > RAW_PLANE_TOL):
+            _put(child, raw, RAW, o, rays, behind, status, placed, ext, None)
+            continue
+        if not has_roots:
+            _put(child, target if has_target else closest, COMPLETED, o, rays, behind, status, placed, ext, None)
+            continue
+        if not has_target and abs(d[2]) > 1e-9:
+            target = (p[2] - o[2]) / d[2]  # no body orientation yet: the parent's depth
+            has_target = True
+        if hidden and has_target and target < behind[child] and behind[child] <= r1:
+            _put(child, r1, COMPLETED, o, rays, behind, status, placed, ext, None)
+            continue
+        if has_target and r0 <= target and target <= r1:
+            _put(child, target, COMPLETED, o, rays, behind, status, placed, ext, None)
+            continue
+        cand0, cand1 = r0, r1
+        if has_target:
+            pick = _argmin2(abs(cand0 - target), abs(cand1 - target))
+            cp, cq = (cand0, cand1) if pick == 0 else (cand1, cand0)
+            if cp < behind[child] and behind[child] <= cq:
+                pick = 1 - pick  # the nearer candidate would lie in front of the surface seen there
+            else:
+                _put(child, cp + TARGET_PULL * (target - cp), COMPLETED, o, rays, behind, status, placed, ext, None)
+                continue
+        else:
+            g0 = abs(o[2] + cand0 * d[2] - p[2])
+            g1 = abs(o[2] + cand1 * d[2] - p[2])
+            pick = _argmin2(g0, g1)
+            if abs(g0 - g1) < 0.04 and _finite3(previous[child]):
+                e0 = o + cand0 * d - previous[child]
+                e1 = o + cand1 * d - previous[child]
+                pick = _argmin2(np.sqrt(e0[0] * e0[0] + e0[1] * e0[1] + e0[2] * e0[2]),
+                                np.sqrt(e1[0] * e1[0] + e1[1] * e1[1] + e1[2] * e1[2]))
+        _put(child, cand0 if pick == 0 else cand1, COMPLETED, o, rays, behind, status, placed, ext, None)
+    return placed, status
+
+
+@njit(cache=True)
+def _put(j, value, st, o, rays, behind, status, placed, ext, toward):  # pragma: no cover - compiled
+    """``complete_reference``'s put: place j at ray parameter value (a completed one never in front
+    of ``behind``), moved WIDTH_PRIOR of the way to ``toward`` when given; keep ``ext`` in step."""
+    if st == COMPLETED and behind[j] > value:
+        value = behind[j]
+    status[j] = st
+    for c in range(3):
+        placed[j, c] = o[c] + value * rays[j, c]
+    if toward is not None:
+        for c in range(3):
+            placed[j, c] += WIDTH_PRIOR * (toward[c] - placed[j, c])
+    ext[j] = placed[j]
+    if _TRUNK_A[j]:
+        for c in range(3):
+            ext[_MID_HIP, c] = 0.5 * (placed[_LEFT_HIP, c] + placed[_RIGHT_HIP, c])
+            ext[_MID_SHOULDER, c] = 0.5 * (placed[_LEFT_SHOULDER, c] + placed[_RIGHT_SHOULDER, c])
+    if _FACE_A[j]:
+        for c in range(3):
+            ext[_HEAD_L, c] = placed[_LEFT_EAR, c] + HEAD_AT * (placed[_NOSE, c] - placed[_LEFT_EAR, c])
+            ext[_HEAD_R, c] = placed[_RIGHT_EAR, c] + HEAD_AT * (placed[_NOSE, c] - placed[_RIGHT_EAR, c])
+
+
+_NOSE, _LEFT_HIP, _RIGHT_HIP = int(J.NOSE), int(J.LEFT_HIP), int(J.RIGHT_HIP)
+_LEFT_SHOULDER, _RIGHT_SHOULDER, _LEFT_EAR, _RIGHT_EAR = (int(J.LEFT_SHOULDER), int(J.RIGHT_SHOULDER), int(J.LEFT_EAR),
+                                                          int(J.RIGHT_EAR))
+_BONE_TRUNK, _BONE_SHOULDERS, _BONE_HIPS = _BONE["trunk"], _BONE["shoulders"], _BONE["hips"]
+_BONE_EARS = _BONE["ears"]
+_BONE_EYES = _BONE["eyes"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numba import njit
 
 from calibration.floor import FloorError, FloorPlane, fit_floor, fuse_up, level_transform
 from calibration.imu import GRAVITY, AccelLowPass, angle_between_deg, tilt_angles
@@ -87,9 +88,7 @@ class GravityEstimator:
         """Low-passed gravity 'up' (unit, depth frame) linearly interpolated at a depth timestamp."""
         if self._ts.size == 0:
             return None
-        t = float(ts_usec)
-        ts = self._ts.astype(np.float64)
-        a = np.array([np.interp(t, ts, self._acc[:, i]) for i in range(3)])
+        a = _interp_rows(float(ts_usec), self._ts, self._acc)
         norm = np.linalg.norm(a)
         if not np.isfinite(norm) or norm == 0:
             return None
@@ -160,3 +159,30 @@ class GravityEstimator:
         # camera height measured along the fused up: the floor plane's distance, corrected for the angle
         height = self.floor.camera_height_m / max(float(up @ self.floor.up), 0.5)
         return level_transform(up, height)
+
+
+@njit(cache=True)
+def _interp_rows(t, ts, values):  # pragma: no cover - compiled
+    """``np.interp(t, ts, values[:, i])`` for every column i at once (the same rule and the same
+    arithmetic: the end values outside ``ts``, a sample's own value at its timestamp, else
+    slope * (t - ts[j]) + values[j]); ts int64 increasing (N,), values (N, C) -> (C,) float64."""
+    n, c = values.shape
+    out = np.empty(c)
+    if t <= float(ts[0]) or n == 1:
+        j = 0 if t <= float(ts[0]) else n - 1
+        for i in range(c):
+            out[i] = values[j, i]
+        return out
+    if t >= float(ts[n - 1]):
+        for i in range(c):
+            out[i] = values[n - 1, i]
+        return out
+    j = np.searchsorted(ts.astype(np.float64), t, side="right") - 1
+    x0, x1 = float(ts[j]), float(ts[j + 1])
+    for i in range(c):
+        if x0 == t:
+            out[i] = values[j, i]
+        else:
+            slope = (values[j + 1, i] - values[j, i]) / (x1 - x0)
+            out[i] = slope * (t - x0) + values[j, i]
+    return out

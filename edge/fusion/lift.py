@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from calibration.kinect import KinectCalibration, pixel_rays, project, undistort_pixels
+from calibration.kinect import KinectCalibration, pixel_rays, project_kernel, undistort_pixels
 from edge.fusion.person import PersonDetection
 
 #: Joint centre behind the visible skin (m): nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles.
@@ -91,43 +91,20 @@ class Lifter:
         use = np.isfinite(rays).all(axis=1) & (np.asarray(confidence) >= self.min_conf)
         lam = np.full(n, np.nan)
         lam[use] = (person.median_depth_m - self._origin[2]) / rays[use, 2]
-        lam_s = np.full(n, np.nan)
-        npix = np.zeros(n, dtype=np.int64)
-        surf_pts = np.full((n, 3), np.nan)
-        for _ in range(self.iterations):
-            ok = use & np.isfinite(lam)
-            if not ok.any():
-                break
-            pts = self._origin[None, :] + lam[ok, None] * rays[ok]
-            uv, valid = project(intr, pts)
-            idx = np.nonzero(ok)[0]
-            s, cnt, p3 = self._sample(uv, valid, depth_mm, person)
-            got = np.isfinite(s)
-            lam_s[:] = np.nan
-            lam_s[idx[got]] = (s[got] - self._origin[2]) / rays[idx[got], 2]
-            npix[:] = 0
-            npix[idx] = cnt
-            surf_pts[:] = np.nan
-            surf_pts[idx] = p3
-            lam = np.where(np.isfinite(lam_s), lam_s, lam)
+        fg, dm = person.foreground, person.depth_m
+        band = fg is not None and dm is not None
+        if not band:  # the compiled kernel takes arrays: empty ones say "blob only"
+            fg, dm = np.zeros((0, 0), dtype=bool), np.zeros((0, 0), dtype=np.float32)
+        lam_s, npix, surf_pts = _lift_iterations(
+            self._origin, rays, use, lam, self.iterations, intr.lens, np.ascontiguousarray(depth_mm), self._off,
+            self._depth_rays, person.mask, int(person.step), fg, dm.astype(np.float32, copy=False), band,
+            float(person.median_depth_m), float(person.depth_band_m), self.cluster_m,
+        )
         norm = np.linalg.norm(rays, axis=1)
         lam_raw = lam_s + SURFACE_OFFSET_M / norm
         dn = np.linalg.norm(surf_pts, axis=1, keepdims=True)
         p_depth = surf_pts + SURFACE_OFFSET_M[:, None] * surf_pts / dn
         return LiftResult(self._origin.copy(), rays, lam_s, lam_raw, p_depth, npix)
-
-    def _sample(self, uv: np.ndarray, valid: np.ndarray, depth_mm: np.ndarray, person: PersonDetection):
-        """Surface depth (m), pixel count and 3D median point for each projected keypoint."""
-        fg, dm = person.foreground, person.depth_m
-        band = fg is not None and dm is not None
-        if not band:  # the compiled kernel takes arrays: empty ones say "blob only"
-            fg, dm = np.zeros((0, 0), dtype=bool), np.zeros((0, 0), dtype=np.float32)
-        return _sample_patches(
-            np.ascontiguousarray(uv, dtype=np.float64), np.ascontiguousarray(valid, dtype=np.bool_),
-            np.ascontiguousarray(depth_mm), self._off, self._depth_rays, person.mask, int(person.step),
-            fg, dm.astype(np.float32, copy=False), band, float(person.median_depth_m), float(person.depth_band_m),
-            self.cluster_m,
-        )
 
 
 @njit(cache=True)
@@ -202,3 +179,41 @@ def _sample_patches(uv, valid, depth_mm, off, depth_rays, mask, step, fg, dm, ba
         p3[i, 1] = _median_sorted(ys, n)
         p3[i, 2] = s[i]
     return s, cnt, p3
+
+
+@njit(cache=True)
+def _lift_iterations(origin, rays, use, lam, iterations, lens, depth_mm, off, depth_rays, mask, step, fg, dm, band,
+                     median_depth, depth_band, cluster):  # pragma: no cover - compiled
+    """Steps 1-3 of the module docstring, compiled: ``iterations`` times, the usable keypoints
+    (``use`` and a finite ``lam``) at ray parameters lam are projected into the depth image
+    (``project_kernel``), sampled (``_sample_patches``) and moved to their surface depth.
+    Returns lam_surface (n,), the surface pixel counts (n,) int64 and the surface points (n, 3)
+    of the last iteration (NaN / 0 where none); ``lam`` is updated in place."""
+    n = rays.shape[0]
+    lam_s = np.full(n, np.nan)
+    npix = np.zeros(n, dtype=np.int64)
+    surf = np.full((n, 3), np.nan)
+    for _ in range(iterations):
+        idx = np.array([i for i in range(n) if use[i] and np.isfinite(lam[i])], dtype=np.int64)
+        if idx.size == 0:
+            break
+        pts = np.empty((idx.size, 3))
+        for m in range(idx.size):
+            for c in range(3):
+                pts[m, c] = origin[c] + lam[idx[m]] * rays[idx[m], c]
+        uv, valid = project_kernel(pts, lens)
+        s, cnt, p3 = _sample_patches(uv, valid, depth_mm, off, depth_rays, mask, step, fg, dm, band, median_depth,
+                                     depth_band, cluster)
+        lam_s[:] = np.nan
+        npix[:] = 0
+        surf[:] = np.nan
+        for m in range(idx.size):
+            i = idx[m]
+            if np.isfinite(s[m]):
+                lam_s[i] = (s[m] - origin[2]) / rays[i, 2]
+            npix[i] = cnt[m]
+            surf[i] = p3[m]
+        for i in range(n):
+            if np.isfinite(lam_s[i]):
+                lam[i] = lam_s[i]
+    return lam_s, npix, surf

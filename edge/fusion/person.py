@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from calibration.kinect import CameraIntrinsics, KinectCalibration, pixel_rays, project, unproject
+from calibration.kinect import CameraIntrinsics, KinectCalibration, pixel_rays, project_kernel, unproject
 
 
 @dataclass(frozen=True)
@@ -196,24 +196,25 @@ class PersonFinder:
         # foreground, the background learning on, the cuts at depth steps: one compiled pass
         z, mask = _foreground(depth_mm, s, self._bg, self.margin_m, use_floor, coef, self._floor_h,
                               self.floor_clear_m, self.split_m)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        if n <= 1:
+        if not mask.any():
             self._prev_box = self._prev_depth = None  # nothing in front of the background at all: nobody
             self._anchors = []
             return None
         zsq = z * z * self._pix_area
         blob = None
         if self._prev_depth is not None:  # tracking: the foreground at the athlete's depth, in every piece
-            band = _depth_band(labels, z, self._prev_depth, self.band_m)
+            band = _depth_band(mask, z, self._prev_depth, self.band_m)
             if float(zsq[band].sum()) >= 0.5 * self.min_area_m2:
                 blob = band
                 self._lost = 0
                 self._anchors = []
             elif self._lost < self.grace_frames:  # hidden behind something: wait for the athlete to reappear
                 self._lost += 1
-                self._dwelled(self._candidates(n, labels, stats, z, zsq))
+                self._dwelled(self._candidates(*cv2.connectedComponentsWithStats(mask, connectivity=8)[:3], z, zsq))
                 return None
         if blob is None:  # nobody tracked (or lost for good): the largest blob that stands still
+            # (the components are only needed here: tracking takes every foreground piece at the depth)
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
             comps = self._candidates(n, labels, stats, z, zsq)
             still = [c for c, ok in zip(comps, self._dwelled(comps)) if ok]
             if not still:
@@ -226,7 +227,7 @@ class PersonFinder:
         box = (int(x * s), int(y * s), int(min(x1 * s, self.intr.width)), int(min(y1 * s, self.intr.height)))
         self._prev_box = box
         self._prev_depth = median
-        fg = mask.astype(bool)
+        fg = mask.view(np.bool_)  # 0 or 1: the same values, no copy
         return PersonDetection(box, blob, s, median, area, fg, z)
 
 
@@ -265,13 +266,13 @@ def _foreground(depth_mm, step, bg, margin, use_floor, height_coef, floor_h, flo
 
 
 @njit(cache=True)
-def _depth_band(labels, z, depth, band):
-    """Pixels of any component (label > 0) within ``band`` metres of ``depth``: bool (h, w)."""
-    h, w = labels.shape
+def _depth_band(mask, z, depth, band):
+    """Foreground pixels (mask > 0: every component) within ``band`` metres of ``depth``: bool (h, w)."""
+    h, w = mask.shape
     out = np.zeros((h, w), dtype=np.bool_)
     for y in range(h):
         for x in range(w):
-            out[y, x] = labels[y, x] > 0 and abs(z[y, x] - depth) < band
+            out[y, x] = mask[y, x] > 0 and abs(z[y, x] - depth) < band
     return out
 
 
@@ -313,7 +314,7 @@ def box_in_color(det: PersonDetection, calibration: KinectCalibration, pad: floa
         pts, ok = unproject(intr, corners.astype(np.float64), np.full(4, det.median_depth_m))
     if not ok.any():
         return None
-    uv, valid = project(calibration.color, calibration.depth_to_color.apply(pts[ok]))
+    uv, valid = project_kernel(calibration.depth_to_color.apply(pts[ok]), calibration.color.lens)
     if not valid.any():
         return None
     lo = np.nanmin(uv[valid], axis=0)

@@ -22,8 +22,11 @@ and resets the clocks; ``sync.TimestampError`` ends a stream that keeps running 
 ``stats.timings_ms`` records the wall-clock fusion cost of each processed capture (the last ``STATS_WINDOW``) without the
 pose model, ``stats.cpu_ms`` the same as CPU time of the calling thread (what the fusion itself
 costs when other processes compete for the cores). The per-pixel and per-keypoint loops (person,
-lift, refine, gap spline) are numba kernels; ``warm_up`` compiles or loads them all before a live
-camera's first attempt (the service calls it at start).
+lift with its projection, completion, refine, gap spline, the IMU filter and its interpolation)
+are numba kernels; those of the lift, the projection, the completion and the IMU give the same
+numbers, bit for bit, as the OpenCV / numpy / scipy code they replace (tests check it);
+``warm_up`` compiles or loads them all before a live camera's first attempt (the service calls it
+at start).
 """
 
 from __future__ import annotations
