@@ -314,6 +314,21 @@ def lateral_axis(points: np.ndarray, near: str | None, up: np.ndarray | None = N
     return v / norm if norm > 1e-6 else None
 
 
+def _per_keypoint(lift: LiftResult, confidence: np.ndarray, min_conf: float, raw_conf: float, front_tol_m: float):
+    """What both versions of ``complete`` start from, per keypoint: has a ray, has its own depth,
+    the ray's length, how far in front of its first surface it may not be placed (a joint centre
+    lies behind the surface its ray hits first: its own skin, or what hides it; -inf without one),
+    and that surface point."""
+    rays = lift.rays
+    conf = np.asarray(confidence)
+    has_ray = np.isfinite(rays).all(axis=1) & (conf >= min_conf)
+    raw_ok = has_ray & np.isfinite(lift.lam_raw) & (conf >= raw_conf)
+    norms = np.linalg.norm(np.where(np.isfinite(rays), rays, 0.0), axis=1)
+    behind = np.where(raw_ok & np.isfinite(lift.lam_surface), lift.lam_surface - front_tol_m / np.maximum(norms, 1e-9), -np.inf)
+    surface = lift.origin[None, :] + lift.lam_surface[:, None] * rays
+    return has_ray, raw_ok, norms, behind, surface
+
+
 def complete_reference(
     lift: LiftResult,
     confidence: np.ndarray,
@@ -334,25 +349,17 @@ def complete_reference(
     frame's ``lateral_axis`` (unit, depth frame) for the sagittal-plane choice, or None.
     """
     o, rays = lift.origin, lift.rays
-    conf = np.asarray(confidence)
-    lam = np.full(17, np.nan)
     status = np.zeros(17, dtype=np.int64)
     placed = np.full((17, 3), np.nan)
-    has_ray = np.isfinite(rays).all(axis=1) & (conf >= min_conf)
-    raw_ok = has_ray & np.isfinite(lift.lam_raw) & (conf >= raw_conf)
-    norms = np.linalg.norm(np.where(np.isfinite(rays), rays, 0.0), axis=1)
-
+    has_ray, raw_ok, norms, behind, surface = _per_keypoint(lift, confidence, min_conf, raw_conf, front_tol_m)
     ext = np.full((_N_EXT, 3), np.nan)  # placed points plus the trunk's mid points and the skull, for occupied()
-
-    # a joint centre lies behind the surface its ray hits first (its own skin, or what hides it)
-    behind = np.where(raw_ok & np.isfinite(lift.lam_surface), lift.lam_surface - front_tol_m / np.maximum(norms, 1e-9), -np.inf)
 
     def put(j: int, value: float, st: int, toward: np.ndarray | None = None) -> None:
         """Place j at ray parameter value; toward: a predicted point it is moved WIDTH_PRIOR of
         the way to (off its ray: Eq. 1's reprojection term pulls it back by its confidence)."""
         if st == COMPLETED:
             value = max(value, behind[j])
-        lam[j], status[j] = value, st
+        status[j] = st
         placed[j] = o + value * rays[j]
         if toward is not None:
             placed[j] += WIDTH_PRIOR * (toward - placed[j])
@@ -364,7 +371,6 @@ def complete_reference(
             ext[_HEAD_L] = placed[J.LEFT_EAR] + HEAD_AT * (placed[J.NOSE] - placed[J.LEFT_EAR])
             ext[_HEAD_R] = placed[J.RIGHT_EAR] + HEAD_AT * (placed[J.NOSE] - placed[J.RIGHT_EAR])
 
-    surface = o[None, :] + lift.lam_surface[:, None] * rays
     for child, options in _plan(near):
         if not has_ray[child]:
             continue
@@ -489,8 +495,9 @@ _PARTS = ("eye", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 #: (side: 0 left, 1 right, part index in _PARTS) -> joint
 _SIDE_IDX = np.array([[_SIDE[side][part] for part in _PARTS] for side in ("l", "r")], dtype=np.int64)
 _P_EYE, _P_EAR, _P_SHOULDER, _P_HIP = 0, 1, 2, 5
+_SIDE_CODE = {None: -1, "l": 0, "r": 1}
 #: joint -> its side (0 left, 1 right, -1 the nose); far-limb mirror joint and base part (or -1)
-_SIDE_OF = np.array([{None: -1, "l": 0, "r": 1}[_side_of(j)] for j in range(17)], dtype=np.int64)
+_SIDE_OF = np.array([_SIDE_CODE[_side_of(j)] for j in range(17)], dtype=np.int64)
 _MIRROR_J = np.array([_MIRROR[j][0] if j in _MIRROR else -1 for j in range(17)], dtype=np.int64)
 _MIRROR_BASE = np.array([(_P_HIP if _MIRROR[j][1] == "hip" else _P_SHOULDER) if j in _MIRROR else -1
                          for j in range(17)], dtype=np.int64)
@@ -498,6 +505,11 @@ _PLANE_FREE = np.array([j in RAW_PLANE_FREE for j in range(17)], dtype=np.bool_)
 _MIDFACE_A = np.array([j in _MIDFACE for j in range(17)], dtype=np.bool_)
 _TRUNK_A = np.array([j in _TRUNK for j in range(17)], dtype=np.bool_)
 _FACE_A = np.array([j in _FACE for j in range(17)], dtype=np.bool_)
+_NOSE, _LEFT_HIP, _RIGHT_HIP = int(J.NOSE), int(J.LEFT_HIP), int(J.RIGHT_HIP)
+_LEFT_SHOULDER, _RIGHT_SHOULDER, _LEFT_EAR, _RIGHT_EAR = (int(J.LEFT_SHOULDER), int(J.RIGHT_SHOULDER), int(J.LEFT_EAR),
+                                                          int(J.RIGHT_EAR))
+_BONE_TRUNK, _BONE_SHOULDERS, _BONE_HIPS = _BONE["trunk"], _BONE["shoulders"], _BONE["hips"]
+_BONE_EARS, _BONE_EYES = _BONE["ears"], _BONE["eyes"]
 
 
 @lru_cache(maxsize=3)
@@ -537,19 +549,13 @@ def complete(
     frame's ``lateral_axis`` (unit, depth frame) for the sagittal-plane choice, or None.
     Compiled (``_complete_kernel``); ``complete_reference`` is the same in plain numpy.
     """
-    o, rays = lift.origin, lift.rays
-    conf = np.asarray(confidence)
-    has_ray = np.isfinite(rays).all(axis=1) & (conf >= min_conf)
-    raw_ok = has_ray & np.isfinite(lift.lam_raw) & (conf >= raw_conf)
-    norms = np.linalg.norm(np.where(np.isfinite(rays), rays, 0.0), axis=1)
-    behind = np.where(raw_ok & np.isfinite(lift.lam_surface), lift.lam_surface - front_tol_m / np.maximum(norms, 1e-9), -np.inf)
-    surface = o[None, :] + lift.lam_surface[:, None] * rays
+    has_ray, raw_ok, norms, behind, surface = _per_keypoint(lift, confidence, min_conf, raw_conf, front_tol_m)
     lengths = np.array([body.length(name) for name in _BONE_NAMES])
     child, n_opt, parent, bone, kind = _plan_arrays(near)
     return _complete_kernel(
-        np.ascontiguousarray(o, dtype=np.float64), np.ascontiguousarray(rays, dtype=np.float64),
+        np.ascontiguousarray(lift.origin, dtype=np.float64), np.ascontiguousarray(lift.rays, dtype=np.float64),
         np.ascontiguousarray(lift.lam_raw, dtype=np.float64), raw_ok, has_ray, behind, surface, norms,
-        child, n_opt, parent, bone, kind, lengths, {None: -1, "l": 0, "r": 1}[near],
+        child, n_opt, parent, bone, kind, lengths, _SIDE_CODE[near],
         np.zeros(3) if lateral is None else np.ascontiguousarray(lateral, dtype=np.float64), lateral is not None,
         np.full((17, 3), np.nan) if previous is None else np.ascontiguousarray(previous, dtype=np.float64),
         float(tol_m),
@@ -757,10 +763,3 @@ def _put(j, value, st, o, rays, behind, status, placed, ext, toward):  # pragma:
             ext[_HEAD_L, c] = placed[_LEFT_EAR, c] + HEAD_AT * (placed[_NOSE, c] - placed[_LEFT_EAR, c])
             ext[_HEAD_R, c] = placed[_RIGHT_EAR, c] + HEAD_AT * (placed[_NOSE, c] - placed[_RIGHT_EAR, c])
 
-
-_NOSE, _LEFT_HIP, _RIGHT_HIP = int(J.NOSE), int(J.LEFT_HIP), int(J.RIGHT_HIP)
-_LEFT_SHOULDER, _RIGHT_SHOULDER, _LEFT_EAR, _RIGHT_EAR = (int(J.LEFT_SHOULDER), int(J.RIGHT_SHOULDER), int(J.LEFT_EAR),
-                                                          int(J.RIGHT_EAR))
-_BONE_TRUNK, _BONE_SHOULDERS, _BONE_HIPS = _BONE["trunk"], _BONE["shoulders"], _BONE["hips"]
-_BONE_EARS = _BONE["ears"]
-_BONE_EYES = _BONE["eyes"]

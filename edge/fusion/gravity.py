@@ -167,18 +167,13 @@ def _interp_rows(t, ts, values):  # pragma: no cover - compiled
     arithmetic: the end values outside ``ts``, a sample's own value at its timestamp, else
     slope * (t - ts[j]) + values[j]); ts int64 increasing (N,), values (N, C) -> (C,) float64."""
     n, c = values.shape
-    out = np.empty(c)
-    if t <= float(ts[0]) or n == 1:
-        j = 0 if t <= float(ts[0]) else n - 1
-        for i in range(c):
-            out[i] = values[j, i]
-        return out
+    if t <= float(ts[0]):
+        return values[0].copy()
     if t >= float(ts[n - 1]):
-        for i in range(c):
-            out[i] = values[n - 1, i]
-        return out
+        return values[n - 1].copy()
     j = np.searchsorted(ts.astype(np.float64), t, side="right") - 1
     x0, x1 = float(ts[j]), float(ts[j + 1])
+    out = np.empty(c)
     for i in range(c):
         if x0 == t:
             out[i] = values[j, i]

@@ -132,11 +132,14 @@ class PersonFinder:
         self._prev_depth = None
         self._anchors = []
 
-    def _candidates(self, n: int, labels: np.ndarray, stats: np.ndarray, z: np.ndarray, zsq: np.ndarray) -> list[tuple]:
-        """The components of at least ``min_area_m2``: (label, metric area, 3D centroid (3,) metres).
-        Only needed while nobody is tracked, so the tracking path does not pay for it."""
+    def _candidates(self, mask: np.ndarray, z: np.ndarray, zsq: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+        """The foreground's 8-connected component labels, and the components of at least
+        ``min_area_m2``: (label, metric area, 3D centroid (3,) metres). Only needed while nobody is
+        tracked (tracking takes every foreground piece at the athlete's depth), so the tracking
+        path does not pay for the labelling."""
         import cv2
 
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         comps = []
         for i in range(1, n):
             if stats[i, cv2.CC_STAT_AREA] < 5:
@@ -149,7 +152,7 @@ class PersonFinder:
             zc = float(np.median(z[y : y + h, x : x + w][sel]))
             ray = np.nanmean(self._rays[y : y + h, x : x + w][sel], axis=0)
             comps.append((i, area, np.array([ray[0] * zc, ray[1] * zc, zc])))
-        return comps
+        return labels, comps
 
     def _dwelled(self, comps: list[tuple]) -> list[bool]:
         """Update the candidates' anchors with this frame's big components (``_candidates``);
@@ -175,8 +178,6 @@ class PersonFinder:
 
     def __call__(self, depth_mm: np.ndarray) -> PersonDetection | None:
         """Update the background and return the athlete in this frame (None while learning / absent)."""
-        import cv2
-
         if depth_mm.shape != (self.intr.height, self.intr.width):
             raise ValueError(
                 f"depth image must be {self.intr.height}x{self.intr.width} for this calibration, got {depth_mm.shape}."
@@ -210,12 +211,10 @@ class PersonFinder:
                 self._anchors = []
             elif self._lost < self.grace_frames:  # hidden behind something: wait for the athlete to reappear
                 self._lost += 1
-                self._dwelled(self._candidates(*cv2.connectedComponentsWithStats(mask, connectivity=8)[:3], z, zsq))
+                self._dwelled(self._candidates(mask, z, zsq)[1])
                 return None
         if blob is None:  # nobody tracked (or lost for good): the largest blob that stands still
-            # (the components are only needed here: tracking takes every foreground piece at the depth)
-            n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-            comps = self._candidates(n, labels, stats, z, zsq)
+            labels, comps = self._candidates(mask, z, zsq)
             still = [c for c, ok in zip(comps, self._dwelled(comps)) if ok]
             if not still:
                 self._prev_box = self._prev_depth = None
