@@ -12,17 +12,9 @@ What an attempt is (read from the action spec, the same for every action):
   pause of the primary joints once the action is done. A later settling move (the free-throw
   legs straightening to a relaxed stance after the arm is down) is a recovery, not the attempt.
 
-Why these numbers (measured on clean simulated attempts, 20 per action, ``edge.sim.simulate``):
-both are chosen where the frame they give does not depend on the threshold. Still at 5 deg/s:
-raising it to 8 or 10 moves no start by more than 1 frame; the earlier 2 deg/s sat in the slow
-tail of a minimum-jerk onset (below natural postural sway), where 2 -> 5 deg/s moved squat starts
-by up to 4-6 frames. End pause 0.15 s: with the earlier 0.3 s a settling move 0.1-0.2 s after the
-main one was merged into the attempt exactly when its peak passed 20 deg/s, so ``on_deg_s`` 15 or
-25 instead of 20 moved 5 in 20 free-throw ends by 9-12 frames (no value of ``on_deg_s`` in 6-30
-avoided it); with 0.15 s (and 0.1 s) ``on_deg_s`` 15-25 moves no end by more than 1 frame (3 for
-sit-ups, as before) and every other action's truth is unchanged. (Earlier still, the end was
-"still below 2 deg/s for 0.4 s", which arm sway (2-6 deg/s) and the long jump's 0.35-0.8 s stick
-hold made ill-posed: the truth fell on the stream's last frame or after the stand-up.)
+Both thresholds sit where the frame they give does not depend on the threshold (measured on clean
+simulated attempts; the figures, the history of every rule below and the misses left are in
+``docs/results_segmentation.md``).
 
 On a clean (noise-free) motion :func:`movement_bounds` applies exactly this definition; the
 simulator uses it for the ground truth. On the fused stream, :class:`AttemptSegmenter` looks for
@@ -46,56 +38,30 @@ A dropped move that had left the rest pose (``far_min_deg``) and is followed by 
 within ``RESUME_S`` (0.1 s) of being dropped is taken back as the start of that move: a free
 throw's knee dip comes back before the arm rises, its fused activity stays at 20-39 deg/s between
 the two (a pause for the 40 deg/s quiet threshold), and the attempt otherwise started at the arm,
-12 frames late (tuning seed 500). A reset, and a drop after a 2 s pause (that is rest), are never
-taken back. Measured on the fused sessions (seeds
-400-411 and 500-507, and the report seeds 300-303; 360 attempts): 350 -> 351 within 3 frames,
-one detection matching nothing fewer; the free-throw starts of seeds 503 and 505 are still 11-13
-frames late (a lead-in slower than the threshold, and a dip whose pose stays within
-``far_min_deg`` overall: with the largest angle group's distance instead, 505 is found and two
-other starts are lost, so it was left).
+12 frames late. A reset, and a drop after a 2 s pause (that is rest), are never taken back.
+
 The end is then placed by a least-squares fit of the move reaching rest (:func:`fit_boundary`)
 with the definition applied to the fitted model; where the spec's last keyframe is the body still
 (:func:`ends_still`: the pass's ``recovery``, the squat's ``end``) an on-the-spot attempt's end is
 not placed before the points of the primary angles (left and right as one midpoint: the hands, the
 hips) are slower than 0.1 m/s by a fit of their positions reaching rest (a whole minimum-jerk
-polynomial): on clean simulated passes the angles' pause comes 1-2 frames (up to 4 after a slow
-finish) before that keyframe, which sets the truth's end in 94 of 96 passes, and "points slower
-than 0.1 m/s" gives the truth's end exactly in 95 of 96 (squats 93 of 96); a travelling attempt's end is not placed before
-its hips have come to rest (the spec's last keyframe, ``stabilized``: hip speed below 0.1 m/s,
-is part of the truth's definition: the end is at or after the last keyframe). The start is the
-confirmed run over the threshold that leads into the move's first strong frame: a run of wobble
-that fell back under the threshold before it, the pose not having left the rest pose, is not
-the start.
+polynomial): on clean simulated passes the angles' pause comes 1-2 frames before that keyframe,
+and "points slower than 0.1 m/s" gives the truth's end exactly in 95 of 96. A travelling attempt's
+end is not placed before its hips have come to rest (the spec's last keyframe, ``stabilized``: hip
+speed below 0.1 m/s, is part of the truth's definition). A long jumper's balance step after the
+landing counts in the truth (the hips have not settled) and is followed only when the hips keep
+moving through it; the first frame of the hips' deceleration below 0.1 m/s is taken for the
+settling (the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), so
+travelling ends run 1-2 frames late on average. The start is the confirmed run over the threshold
+that leads into the move's first strong frame: a run of wobble that fell back under the threshold
+before it, the pose not having left the rest pose, is not the start.
 
-Angle groups and the early judgement (measured on the fused sessions with the 8-frame gap fill,
-seeds 400-411 and 500-507, 300 attempts): within 3 frames 95.7% -> 96.7% with the groups (free-throw
-starts 54 -> 56/60, squats 57 -> 58/60) and the early judgement for on-the-spot attempts whose end
-is not the body still (the sit-up; a squat's or a pass's end needs the points' whole pause: judged
-early, their ends came 4-5 frames early), emission median 11 / p90 12 / max 17 frames -> 9 / 12 /
-17 (long jump and sit-up 6-7, the others 10-12); the report seeds 300-303: 93.3% -> 95.0%,
-emission 11 / 13 / 21 -> 8 / 12 / 13.
-
-Earlier figures (measured on simulated sessions, ``edge.fusion.bench --only segmentation``; tuned on
-session seeds 400-411, 500-507 and 600-611, 480 attempts: 94.8% with start and end within 3
-frames (92.5% with the knees' interior angle; deep squats 79/96 -> 92/96; the points' rest for the
-end: passes 93 -> 94/96, their end errors centred on 0 instead of -1, squats 92 -> 91/96, one
-squat end 4 frames late from the noisy fit of the hips' tail), 97.5% within 5, emission
-median 11 frames after the true end, p90 12; the report seeds 300-303 are in the bench's output): the fused stream's correlated
-joint-angle wobble (5-20 deg over a few frames, mostly on joints the body model placed) is
-comparable to a slow move. A free throw's slow, shallow knee dip (fused activity 20-30 deg/s, at
-the start threshold) can go unseen, the start then found at the arm's rise, 12-15 frames late (3
-in 300); squat starts are still found 4-6 frames late now and then (2 in 96), the knee's unlocking hidden
-in the wobble; the knees' signed reading costs the free throw's shallow dip a little (3 more late
-starts in 120); a wobble that runs
-into the move with the pose already off the rest pose (a 40 deg single-knee glitch) still makes an
-early start (a long jump, -12 frames). (A pass's end was found 6-9 frames "early" when the
-simulator's idle sway, fading in at the recovery, moved the hands at 0.1-0.15 m/s just after they
-had stopped and so carried the truth's ``recovery`` keyframe past the stop; the simulator now ends
-that keyframe with the recovery movement, which removed both misses of report seed 301.) A long jumper's balance step after the landing
-counts in the truth (the hips have not settled) and is followed only when the hips keep moving
-through it; the first frame of the hips' deceleration below 0.1 m/s is taken for the settling
-(the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), so travelling
-ends run 1-2 frames late on average.
+Where it still goes wrong (details in the results file): the fused stream's correlated joint-angle
+wobble (5-20 deg over a few frames, mostly on joints the body model placed) is comparable to a slow
+move, so a lead-in slower than the threshold (a free throw's shallow knee dip) is found late, and
+wobble that runs into a move with the pose already off the rest pose makes an early start; errors
+of the fused stream itself (an elbow overshooting after it stops, knees lagging after a landing)
+move an end by 4-6 frames.
 
 ``sliding_windows`` is the other mode: fixed 90-frame windows (paper Sec. 7: 90-frame samples).
 """
