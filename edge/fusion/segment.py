@@ -48,7 +48,9 @@ hips) are slower than 0.1 m/s by a fit of their positions reaching rest (a whole
 polynomial): on clean simulated passes the angles' pause comes 1-2 frames before that keyframe,
 and "points slower than 0.1 m/s" gives the truth's end exactly in 95 of 96. A travelling attempt's
 end is not placed before its hips have come to rest (the spec's last keyframe, ``stabilized``: hip
-speed below 0.1 m/s, is part of the truth's definition). A long jumper's balance step after the
+speed below 0.1 m/s, is part of the truth's definition; the segmenter reads the hips along travel
+and up, the noisy sideways axis left out, so where the truth's sideways sway swings back over
+0.1 m/s after the hips first stop the end comes 10 frames early). A long jumper's balance step after the
 landing counts in the truth (the hips have not settled) and is followed only when the hips keep
 moving through it; the first frame of the hips' deceleration below 0.1 m/s is taken for the
 settling (the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), so
