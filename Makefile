@@ -32,8 +32,7 @@ TRAIN_VIEWS ?= both
 # A second training stage for these: CONTINUE_EPOCHS more epochs from the first stage's kept weights, a new
 # cosine cycle from CONTINUE_LR (a warm restart), no second curriculum. Their validation SRCC was still
 # rising at epoch 40 (docs/results_scorer.md, "A second training stage").
-# (The pass at 90 frames ships from its first stage; its second is not measured yet.)
-CONTINUE_ACTIONS ?= standing_long_jump sit_up basketball_free_throw
+CONTINUE_ACTIONS ?= standing_long_jump sit_up basketball_free_throw volleyball_overhead_pass
 CONTINUE_EPOCHS ?= 30
 CONTINUE_LR ?= 5e-4
 PYTEST_ARGS ?=
