@@ -171,7 +171,7 @@ def _interp_rows(t, ts, values):  # pragma: no cover - compiled
         return values[0].copy()
     if t >= float(ts[n - 1]):
         return values[n - 1].copy()
-    j = np.searchsorted(ts.astype(np.float64), t, side="right") - 1
+    j = np.searchsorted(ts, t, side="right") - 1  # on the int64 stamps: exact below 2**53 us, no per-frame copy
     x0, x1 = float(ts[j]), float(ts[j + 1])
     out = np.empty(c)
     for i in range(c):
