@@ -110,7 +110,7 @@ def fine_tune(model: AdaptiveGCNScorer, config, train, val, epochs: int = 3, lr:
 def main(argv: list[str] | None = None) -> int:
     from export.onnx_export import export_onnx
     from edge.score.preprocess import InputSpec
-    from models.data import card_views, load_training_set, split_indices
+    from models.data import card_split, card_views, load_training_set
     from models.evaluate import score_metrics
     from models.train import load_run, predict
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = InputSpec.model_validate(meta["input"])
     d = meta["data"]
     data = load_training_set(meta["action"], d["seed"], d["samples"], spec, views=card_views(d))
-    tr, va, te = split_indices(len(data), d["seed"])
+    tr, va, te = card_split(d, len(data))
     before = remaining_params(model)
     removed = prune_scorer(model, args.ratio)
     after_prune = score_metrics(data.y[te], predict(model, data.x[te]))

@@ -72,10 +72,11 @@ def build_card(action: str, sha256: str, config, spec: InputSpec, meta: dict, co
 def training_stages(meta: dict) -> list[dict]:
     """The training stages behind a run's weights, first to last: a fresh run is one stage, a run
     continued with ``--init`` adds one per continuation (epochs, peak learning rate, curriculum, the
-    best epoch of the stage, its seconds and its command)."""
+    training set's samples, the best epoch of the stage, its seconds and its command)."""
     earlier = training_stages(meta["init"]) if meta.get("init") else []
     st = meta.get("settings", {})
     return earlier + [{"epochs": st.get("epochs"), "lr": st.get("lr"), "curriculum": st.get("curriculum"),
+                       "samples": meta.get("data", {}).get("samples"),
                        "best_epoch": meta.get("best_epoch"), "seconds": meta.get("seconds"), "command": meta.get("command", "")}]
 
 
@@ -108,14 +109,14 @@ def ship(run_dir: Path, bundle_dir: Path, version: str | None = None, cache_dir:
     import onnxruntime as ort
 
     from export.onnx_export import INPUT_NAME, export_onnx
-    from models.data import card_views, load_training_set, split_indices
+    from models.data import card_split, card_views, load_training_set
     from models.train import load_run, predict
 
     model, config, meta = load_run(Path(run_dir))
     spec = InputSpec.model_validate(meta["input"])
     d = meta["data"]
     data = load_training_set(meta["action"], d["seed"], d["samples"], spec, cache_dir, views=card_views(d))
-    _, _, te = split_indices(len(data), d["seed"])
+    _, _, te = card_split(d, len(data))
     gx = data.x[te[:GOLDEN_SAMPLES]]
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)

@@ -242,12 +242,32 @@ def _read_cached(path: Path, action: str) -> ScoreData:
     return ScoreData(action, z["x"], z["y"], z["condition"], z["seed"])
 
 
-def split_indices(n: int, master: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train / validation / test indices (6:2:2) of an n-sample training set."""
-    perm = np.random.default_rng([int(master), 0x5917]).permutation(int(n))
-    a = int(round(SPLIT[0] * n))
-    b = a + int(round(SPLIT[1] * n))
-    return np.sort(perm[:a]), np.sort(perm[a:b]), np.sort(perm[b:])
+def split_indices(n: int, master: int, bases: tuple[int, ...] | list[int] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / validation / test indices (6:2:2) of an n-sample training set.
+
+    ``bases``: the sizes of the smaller sets this one grew from (a run continued on more samples,
+    ``python -m models.train --init RUN --n N``; the card's ``data.split_bases``). The samples of
+    each block ``[b_k, b_k+1)`` are split on their own, the first block exactly as a set of ``b_1``
+    samples is, so no sample that trained the continued run's weights lands in the new validation or
+    test split."""
+    cuts = sorted({int(b) for b in bases})
+    if any(b <= 0 or b >= int(n) for b in cuts):
+        raise ValueError(f"split bases {cuts} must lie strictly between 0 and the set's {int(n)} samples.")
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for lo, hi in zip([0] + cuts, cuts + [int(n)]):
+        m = hi - lo
+        words = [int(master), 0x5917] if lo == 0 else [int(master), 0x5917, lo]
+        perm = np.random.default_rng(words).permutation(m) + lo
+        a = int(round(SPLIT[0] * m))
+        b = a + int(round(SPLIT[1] * m))
+        for k, part in enumerate((perm[:a], perm[a:b], perm[b:])):
+            parts[k].append(part)
+    return tuple(np.sort(np.concatenate(p)) for p in parts)
+
+
+def card_split(data: dict, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The split of a card's or run's ``data`` section (``seed``, ``split_bases`` when it grew)."""
+    return split_indices(n, data["seed"], data.get("split_bases", ()))
 
 
 # ----------------------------------------------------------------------------- augmentations

@@ -114,12 +114,12 @@ def evaluate_scorer(
 def _baselines(action: str, card: dict, scorer, data, bundle_dir) -> dict:
     from edge.score.backends import OrtBackend
     from models.baselines import PoseQuality
-    from models.data import card_views, load_training_set, split_indices
+    from models.data import card_split, card_views, load_training_set
 
     out: dict = {}
     d = card["data"]
     train_set = load_training_set(action, d["seed"], d["samples"], scorer.bundle.input_spec, views=card_views(d))
-    tr, _, _ = split_indices(len(train_set), d["seed"])
+    tr, _, _ = card_split(d, len(train_set))
     x, y = train_set.x[tr], train_set.y[tr]
     if train_set.x_cut is not None:  # fitted on the same views the network saw
         x, y = np.concatenate([x, train_set.x_cut[tr]]), np.concatenate([y, y])

@@ -23,6 +23,8 @@ Command line (progress bars on stderr)::
 
 ``--init RUN_DIR`` continues a saved run as a second stage (``make train`` does so for its
 ``CONTINUE_ACTIONS``): its kept weights, a new cosine cycle from ``--lr``, no second curriculum.
+With a larger ``--n`` than the run's, the stage also grows the training set (``make train``'s
+``GROW_ACTIONS``): the run's own samples keep their split, the new ones are split on their own.
 
 The defaults are what most shipped scorers were trained with (``make train``; the actions in its
 ``LARGE_ACTIONS`` use ``--n 6000``): 3000 simulated samples per action (1800 / 600 / 600), not the
@@ -274,26 +276,30 @@ def run_training(
     metrics are of the first view (``x``); with two views ``test_metrics_cut`` holds the cut one's.
 
     ``init``: a saved run to continue (a second training stage): its configuration and kept weights
-    are the start, its data, input and variant must be these (else ValueError), the curriculum is
+    are the start, its data seed, views, input and variant must be these (else ValueError), ``n``
+    may be larger than its samples (the set grows; ``split_indices`` keeps the run's split for its
+    samples and splits the new ones on their own, recorded as ``data.split_bases``), the curriculum is
     not run again (the first stage ran it) and the loss schedules carry on from its epochs;
     ``meta['init']`` records the stage it continued (and, nested, any stage before that)."""
     spec = spec or InputSpec()
     s = settings or TrainSettings(epochs=epochs)
-    init_state, prior = None, None
+    init_state, prior, bases = None, None, []
     if init is not None:
         prior_model, config, prior = load_run(Path(init))
-        want = {"action": action, "variant": variant, "seed": seed, "samples": n, "views": views, "input": spec.model_dump(),
-                "width": width}
+        want = {"action": action, "variant": variant, "seed": seed, "views": views, "input": spec.model_dump(), "width": width}
         have = {"action": prior["action"], "variant": prior["variant"], "seed": prior["data"]["seed"],
-                "samples": prior["data"]["samples"], "views": prior["data"].get("views", "whole"), "input": prior["input"],
-                "width": config.network.width_multiplier}
+                "views": prior["data"].get("views", "whole"), "input": prior["input"], "width": config.network.width_multiplier}
         diff = [k for k in want if want[k] != have[k]]
         if diff:
             raise ValueError(f"the run {init} was trained with other {', '.join(diff)} than asked; continue it with the same ones.")
+        prior_n = int(prior["data"]["samples"])
+        if n < prior_n:
+            raise ValueError(f"the run {init} was trained on {prior_n} samples; continue it on those or more, not {n}.")
+        bases = list(prior["data"].get("split_bases", ())) + ([prior_n] if n > prior_n else [])
         init_state = prior_model.state_dict()
         s = replace(s, curriculum=False, epoch_offset=sum(st["epochs"] for st in training_stages(prior)))
     data = load_training_set(action, seed, n, spec, cache_dir, progress=s.progress, views=views)
-    tr, va, te = split_indices(len(data), seed)
+    tr, va, te = split_indices(len(data), seed, bases)
     train, val, test = data.subset(tr), data.subset(va), data.subset(te)
     if init is None:
         config = variant_config(variant, width, spec.channels, float(train.y.mean()))
@@ -303,13 +309,13 @@ def run_training(
         "action": action,
         "variant": variant,
         "data": {"seed": seed, "samples": n, "split": [len(tr), len(va), len(te)], "low_light": 0.2, "occlusion": 0.15,
-                 "views": views},
+                 "views": views} | ({"split_bases": bases} if bases else {}),
         "input": spec.model_dump(),
         "settings": asdict(s),
         "test_metrics": test_metrics,
     }
     if prior is not None:
-        meta["init"] = {k: prior.get(k) for k in ("command", "settings", "best_epoch", "seconds", "init")} | {"run": str(init)}
+        meta["init"] = {k: prior.get(k) for k in ("command", "settings", "data", "best_epoch", "seconds", "init")} | {"run": str(init)}
     if test.x_cut is not None:
         meta["test_metrics_cut"] = metrics_by_condition(test.y, predict(result.model, test.x_cut), test.condition)
     return result, meta, test

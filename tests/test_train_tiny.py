@@ -354,11 +354,59 @@ def test_a_saved_run_continues_from_its_weights_and_its_card_counts_both_stages(
     card = build_card("sit_up", "0" * 64, r2.config, InputSpec(), meta2 | {"seconds": 2.0, "best_epoch": 1}, {}, "1.test")
     assert card["training"]["epochs"] == 8 and card["training"]["seconds"] == pytest.approx(round(r1.seconds, 1) + 2.0)
     assert card["training"]["stages"][-1]["lr"] == 1e-9
-    # Another data set, width or input than the saved run's is refused before any training.
-    with pytest.raises(ValueError, match="samples"):
-        mt.run_training(epochs=1, settings=TrainSettings(epochs=1, progress=False), init=run1, **(args | {"n": 80}))
+    # Fewer samples, another width or input than the saved run's is refused before any training.
+    with pytest.raises(ValueError, match="on 40 samples; continue it on those or more, not 20"):
+        mt.run_training(epochs=1, settings=TrainSettings(epochs=1, progress=False), init=run1, **(args | {"n": 20}))
     with pytest.raises(ValueError, match="width"):
         mt.run_training(epochs=1, settings=TrainSettings(epochs=1, progress=False), init=run1, **(args | {"width": 0.25}))
+
+
+def test_split_of_a_grown_set_keeps_the_split_of_the_set_it_grew_from():
+    """A set grown from 600 to 1000 samples (then 1500): the first 600 keep the 600-sample split,
+    the new samples are split 6:2:2 on their own, and every sample is in exactly one part."""
+    base = split_indices(600, 7)
+    grown = split_indices(1000, 7, [600])
+    for old, new in zip(base, grown):
+        np.testing.assert_array_equal(new[new < 600], old)
+    assert [int((p >= 600).sum()) for p in grown] == [240, 80, 80]
+    assert sorted(np.concatenate(grown).tolist()) == list(range(1000))
+    again = split_indices(1500, 7, [1000, 600])  # bases in any order
+    for old, new in zip(grown, again):
+        np.testing.assert_array_equal(new[new < 1000], old)
+    assert [int((p >= 1000).sum()) for p in again] == [300, 100, 100]
+    assert not np.array_equal(split_indices(1000, 7)[2], grown[2])  # without bases: a new permutation
+    from models.data import card_split
+
+    np.testing.assert_array_equal(card_split({"seed": 7, "split_bases": [600]}, 1000)[1], grown[1])
+    np.testing.assert_array_equal(card_split({"seed": 7}, 600)[0], base[0])
+    with pytest.raises(ValueError, match="strictly between 0 and the set's 600 samples"):
+        split_indices(600, 7, [600])
+
+
+def test_a_run_continued_on_more_samples_keeps_its_held_out_samples_held_out(tmp_path, monkeypatch):
+    """--init with a larger --n: the stage trains on the grown set, the continued run's validation
+    and test samples stay out of training, and the run and its card record the growth."""
+    import models.train as mt
+    from models.card import training_stages
+
+    monkeypatch.setattr(mt, "load_training_set", lambda action, seed, n, *a, **k: _synthetic(n, 3))
+    args = dict(action="sit_up", variant="full", width=0.1, seed=7, spec=InputSpec(), cache_dir=None)
+    quick = TrainSettings(epochs=1, batch_size=14, lr=3e-3, progress=False)
+    r1, meta1, _ = mt.run_training(epochs=1, settings=quick, n=40, **args)
+    meta1["command"] = "stage one"
+    run1 = mt.save_run(r1, tmp_path / "sit_up-full", meta1)
+    r2, meta2, test2 = mt.run_training(epochs=1, settings=quick, n=60, init=run1, **args)
+    assert meta2["data"]["samples"] == 60 and meta2["data"]["split_bases"] == [40]
+    tr1, va1, te1 = split_indices(40, 7)
+    tr2, va2, te2 = split_indices(60, 7, [40])
+    assert r2.history[0]["samples"] == len(tr2) == 24 + 12
+    assert set(te1) <= set(te2) and set(va1) <= set(va2) and not (set(tr2) & (set(va1) | set(te1)))
+    np.testing.assert_array_equal(test2.seed, _synthetic(60, 3).seed[te2])
+    meta2["command"] = "stage two"
+    assert [s["samples"] for s in training_stages(meta2)] == [40, 60]
+    run2 = mt.save_run(r2, tmp_path / "grown" / "sit_up-full", meta2)
+    meta3 = mt.run_training(epochs=1, settings=quick, n=60, init=run2, **args)[1]  # the same grown set again
+    assert meta3["data"]["split_bases"] == [40]
 
 
 def test_init_that_is_not_a_saved_run_is_refused_in_one_sentence(tmp_path):
