@@ -321,7 +321,9 @@ def run_training(
     return result, meta, test
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m models.train`` (also read by the test that checks ``make train``
+    against the shipped cards' commands)."""
     from edge.actions.spec import ACTION_IDS
 
     p = argparse.ArgumentParser(prog="python -m models.train", description="Train the adaptive-GCN scorer on simulated data.")
@@ -342,8 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cut", dest="views", action="store_const", const="cut", help="the same as --views cut")
     p.add_argument("--lr", type=float, default=TrainSettings.lr, help="peak learning rate of the cosine schedule")
     p.add_argument("--init", type=Path, default=None,
-                   help="continue this saved run (a second stage: its weights, a new cosine cycle from --lr, no curriculum)")
-    args = p.parse_args(argv)
+                   help="continue this saved run (a second stage: its weights, a new cosine cycle from --lr, no curriculum; "
+                        "a larger --n also grows its training set)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge.actions.spec import ACTION_IDS
+
+    args = build_parser().parse_args(argv)
     spec = InputSpec(window_mode=args.window_mode, window_s=args.window_s, frames=args.frames)
     actions = ACTION_IDS if args.action == "all" else (args.action,)
     if args.init is not None:
