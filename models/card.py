@@ -76,8 +76,14 @@ def training_stages(meta: dict) -> list[dict]:
     earlier = training_stages(meta["init"]) if meta.get("init") else []
     st = meta.get("settings", {})
     return earlier + [{"epochs": st.get("epochs"), "lr": st.get("lr"), "curriculum": st.get("curriculum"),
-                       "samples": meta.get("data", {}).get("samples"),
+                       "samples": meta.get("data", {}).get("samples") or _command_samples(meta.get("command", "")),
                        "best_epoch": meta.get("best_epoch"), "seconds": meta.get("seconds"), "command": meta.get("command", "")}]
+
+
+def _command_samples(command: str) -> int | None:
+    """The ``--n`` of a training command (stages saved before runs recorded their data in the stage)."""
+    words = command.split()
+    return int(words[words.index("--n") + 1]) if "--n" in words[:-1] and words[words.index("--n") + 1].isdigit() else None
 
 
 def card_test_metrics(meta: dict) -> dict:

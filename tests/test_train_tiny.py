@@ -404,6 +404,8 @@ def test_a_run_continued_on_more_samples_keeps_its_held_out_samples_held_out(tmp
     np.testing.assert_array_equal(test2.seed, _synthetic(60, 3).seed[te2])
     meta2["command"] = "stage two"
     assert [s["samples"] for s in training_stages(meta2)] == [40, 60]
+    older = {"command": "python -m models.train --action sit_up --n 6000 --epochs 40", "settings": {"epochs": 40}}
+    assert training_stages({"command": "stage two", "data": {"samples": 12000}, "init": older})[0]["samples"] == 6000
     run2 = mt.save_run(r2, tmp_path / "grown" / "sit_up-full", meta2)
     meta3 = mt.run_training(epochs=1, settings=quick, n=60, init=run2, **args)[1]  # the same grown set again
     assert meta3["data"]["split_bases"] == [40]
