@@ -39,7 +39,7 @@ CONTINUE_LR ?= 5e-4
 # TRAIN_N_GROW samples (the TRAIN_N_LARGE it had and as many new ones; its samples keep their split, the new
 # ones are split 6:2:2 on their own, so nothing it trained on reaches validation or test; models/train.py
 # --init with a larger --n). Why and what it gained: docs/results_scorer.md, "A third stage on 12000 samples".
-GROW_ACTIONS ?= basketball_free_throw
+GROW_ACTIONS ?= standing_long_jump basketball_free_throw
 TRAIN_N_GROW ?= 12000
 GROW_EPOCHS ?= 30
 GROW_LR ?= 5e-4
