@@ -11,7 +11,9 @@ Seed scheme (training and evaluation never share a sample):
   nevertheless falls in the training set of the model's card is skipped (``fresh_eval_seeds``).
 
 The split of a training set of n samples is a permutation of its indices by the master seed:
-the first 60 % train, the next 20 % validation, the last 20 % test (paper Sec. 6.1).
+the first 60 % train, the next 20 % validation, the last 20 % test (paper Sec. 6.1). A set grown
+from a smaller one by a continued run keeps the smaller set's split for its samples and splits the
+new ones on their own (``split_indices(..., bases)``, the card's ``data.split_bases``).
 
 Cache: ``out/cache/scorer/<action>-s<S>-n<n>-<input hash>.npz`` with ``x`` float32 (n, C, T, 17)
 (``edge.score.preprocess.prepare_input``), ``y`` float32 (n,) label scores (mean of 3 raters),
