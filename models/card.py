@@ -83,7 +83,8 @@ def training_stages(meta: dict) -> list[dict]:
 def _command_samples(command: str) -> int | None:
     """The ``--n`` of a training command (stages saved before runs recorded their data in the stage)."""
     words = command.split()
-    return int(words[words.index("--n") + 1]) if "--n" in words[:-1] and words[words.index("--n") + 1].isdigit() else None
+    after = words[words.index("--n") + 1 :] if "--n" in words else []
+    return int(after[0]) if after and after[0].isdigit() else None
 
 
 def card_test_metrics(meta: dict) -> dict:
