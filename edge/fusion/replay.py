@@ -1,0 +1,152 @@
+"""Replay of fused sessions from before the smoother: smoothing and segmentation variants in seconds.
+
+Fusing a simulated session takes 5-10 s here; the smoother and the segmenter over its frames take a
+fraction of that. ``record_session`` fuses a simulated multi-attempt session once and keeps every
+frame as it enters the smoother (joints, confidence, status, device time), with the truth's
+attempts, the session frame of each depth timestamp and the true joints. ``replay`` runs a
+``Smoother`` (any settings) and an ``AttemptSegmenter`` (any settings) over a record and returns
+what ``edge.fusion.bench.segment_fused`` returns for a freshly fused session, plus the per-joint
+errors for the MPJPE. With the pipeline's settings it reproduces the bench exactly (a test checks
+it). docs/results_segmentation.md lists what was tried this way.
+
+    python -m edge.fusion.replay record --seeds 800 812 --out out/presmooth
+    python -m edge.fusion.replay run --records out/presmooth --pattern '*-8??' \\
+        [--smooth '{"window": 11}'] [--segment '{"resume_s": 0.25}']
+
+Records are pickles of numpy arrays written by this module (development data under ``out/``, not
+an interchange format); read only records you wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from edge.actions.spec import ACTION_IDS, load_action
+from edge.fusion.gaps import Frame
+from edge.fusion.pipeline import FusionConfig, FusionPipeline, SkeletonFrame, run_source
+from edge.fusion.segment import AttemptSegmenter
+from edge.fusion.smooth import Smoother
+
+
+class _Recorder:
+    """Stands in for the pipeline's smoother: keeps each frame that enters it, then passes it on."""
+
+    def __init__(self, inner: Smoother):
+        self.inner = inner
+        self.log: list[tuple] = []
+
+    def push(self, f: Frame) -> list[Frame]:
+        self.log.append(("push", f.t, f.joints.copy(), f.confidence.copy(), dict(f.extra)))
+        return self.inner.push(f)
+
+    def flush(self) -> list[Frame]:
+        self.log.append(("flush",))
+        return self.inner.flush()
+
+
+def record_session(action: str, seed: int, n_attempts: int = 3, config: FusionConfig | None = None) -> dict:
+    """Fuse one simulated session (``SimSource``) and keep its frames as they enter the smoother."""
+    from edge.capture.sim_source import SimSource
+    from edge.fusion.pose_sim import SimulatedPoseModel
+
+    src = SimSource(action, seed, n_attempts=n_attempts)
+    pipe = FusionPipeline(src.calibration, SimulatedPoseModel(src), config)
+    rec = _Recorder(pipe.smoother)
+    pipe.smoother = rec
+    run_source(src, pipe)
+    truth = src.truth
+    ts = np.array([e[4]["ts"] for e in rec.log if e[0] == "push"], dtype=np.int64)
+    return {"action": action, "seed": int(seed), "log": rec.log, "config": asdict(pipe.config),
+            "frame_of": dict(zip(ts.tolist(), truth.frame_of(ts).tolist())),
+            "attempts": [(int(a.start_frame), int(a.end_frame)) for a in truth.attempts],
+            "gt": truth.joints_output()}
+
+
+def replay(record: dict, smooth: dict | None = None, segment: dict | None = None) -> tuple[list, list, np.ndarray]:
+    """(true attempts, detected attempts, joint errors (m)) of a record under a smoother and a segmenter
+    built from ``smooth`` / ``segment`` keyword arguments (defaults: the recorded pipeline's smoother,
+    the segmenter's defaults). Attempts are (start, end) session frames."""
+    cfg = record["config"]
+    kw = {"window": cfg["smooth_window"], "order": cfg["smooth_order"], "long_window": cfg["smooth_long_window"],
+          "long_order": cfg["smooth_long_order"], "weak_conf": cfg["weak_conf"]} | (smooth or {})
+    smoother = Smoother(**kw)
+    frames: list[Frame] = []
+    for e in record["log"]:
+        if e[0] == "push":
+            frames += smoother.push(Frame(e[1], e[2].copy(), e[3].copy(), dict(e[4])))
+        else:
+            frames += smoother.flush()
+    seg = AttemptSegmenter(load_action(record["action"]), **(segment or {}))
+    session_frame, found, errors = [], [], []
+    for f in frames:  # as FusionPipeline._emit_final hands frames on
+        joints = f.joints.astype(np.float32)
+        conf = f.confidence.astype(np.float32)
+        seen = np.isfinite(joints).all(axis=1)
+        joints[~seen] = np.nan
+        conf[~seen] = 0.0
+        k = record["frame_of"][f.extra["ts"]]
+        session_frame.append(k)
+        errors.append(np.linalg.norm(joints[seen] - record["gt"][k][seen], axis=1))
+        found += seg.push(SkeletonFrame(f.extra["ts"], f.t, joints, conf, True, f.extra["status"]))
+    found += seg.flush()
+    detected = [(session_frame[a.start], session_frame[a.end]) for a in found]
+    return record["attempts"], detected, np.concatenate(errors) if errors else np.zeros(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge.fusion.bench import match_attempts
+
+    p = argparse.ArgumentParser(prog="python -m edge.fusion.replay", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    r = sub.add_parser("record", help="fuse simulated sessions and keep them from before the smoother")
+    r.add_argument("--seeds", type=int, nargs=2, required=True, metavar=("FIRST", "END"))
+    r.add_argument("--actions", default="all")
+    r.add_argument("--attempts", type=int, default=3)
+    r.add_argument("--out", type=Path, default=Path("out/presmooth"))
+    q = sub.add_parser("run", help="replay records under smoother / segmenter settings")
+    q.add_argument("--records", type=Path, default=Path("out/presmooth"))
+    q.add_argument("--pattern", default="*")
+    q.add_argument("--smooth", type=json.loads, default={}, help="Smoother keyword arguments (JSON)")
+    q.add_argument("--segment", type=json.loads, default={}, help="AttemptSegmenter keyword arguments (JSON)")
+    args = p.parse_args(argv)
+    if args.what == "record":
+        actions = list(ACTION_IDS) if args.actions == "all" else args.actions.split(",")
+        args.out.mkdir(parents=True, exist_ok=True)
+        for a in actions:
+            for s in range(*args.seeds):
+                path = args.out / f"{a}-{s}.pkl"
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(pickle.dumps(record_session(a, s, args.attempts)))
+                tmp.replace(path)
+                print(f"recorded {path}", flush=True)
+        return 0
+    paths = sorted(args.records.glob(f"{args.pattern}.pkl"))
+    if not paths:
+        raise SystemExit(f"no records match {args.records}/{args.pattern}.pkl; record them first.")
+    n = within3 = within5 = 0
+    errors = []
+    for path in paths:
+        truth, det, e = replay(pickle.loads(path.read_bytes()), args.smooth, args.segment)
+        n += len(truth)
+        within3 += match_attempts(truth, det, 3)
+        within5 += match_attempts(truth, det, 5)
+        errors.append(e)
+        for t in truth:
+            if not match_attempts([t], det, 3):
+                near = min(det, key=lambda x: abs(x[0] - t[0]) + abs(x[1] - t[1])) if det else None
+                off = None if near is None else (near[0] - t[0], near[1] - t[1])
+                print(f"  miss {path.stem}: truth {t}, nearest detection off by {off}")
+    e = np.concatenate(errors)
+    print(f"{len(paths)} sessions, {n} attempts: within 3 frames {within3} ({100 * within3 / max(n, 1):.1f} %), "
+          f"within 5 {within5}; MPJPE {1000 * e.mean():.2f} mm")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
