@@ -39,7 +39,7 @@ CONTINUE_LR ?= 5e-4
 # TRAIN_N_GROW samples (the TRAIN_N_LARGE it had and as many new ones; its samples keep their split, the new
 # ones are split 6:2:2 on their own, so nothing it trained on reaches validation or test; models/train.py
 # --init with a larger --n). Why and what it gained: docs/results_scorer.md, "A third stage on 12000 samples".
-GROW_ACTIONS ?= standing_long_jump basketball_free_throw
+GROW_ACTIONS ?= standing_long_jump sit_up basketball_free_throw
 TRAIN_N_GROW ?= 12000
 GROW_EPOCHS ?= 30
 GROW_LR ?= 5e-4
@@ -91,7 +91,7 @@ kb: $(STAMP) $(EMBED_MODEL) ## build the knowledge-base index (Chroma, artifacts
 reference: $(STAMP) ## rebuild MotionDTW reference templates and calibrated normal ranges into models/reference
 	$(PY) -m calibration.build --out models/reference
 
-train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_N, TRAIN_N_LARGE, LARGE_ACTIONS, TRAIN_VIEWS, CONTINUE_*, SEED) and their fixed-GCN baselines
+train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_N, TRAIN_N_LARGE, LARGE_ACTIONS, TRAIN_VIEWS, CONTINUE_*, GROW_*, SEED), keep their runs in models/runs, and their fixed-GCN baselines
 	for a in standing_long_jump sit_up basketball_free_throw volleyball_overhead_pass deep_squat; do \
 	  n=$(TRAIN_N); case " $(LARGE_ACTIONS) " in *" $$a "*) n=$(TRAIN_N_LARGE);; esac; \
 	  w=; case " $(FIXED_WINDOW_ACTIONS) " in *" $$a "*) w="$(FIXED_WINDOW)";; esac; \
@@ -109,6 +109,7 @@ train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_
 	      esac;; \
 	    *) $(PY) -m models.train --action $$a --epochs $(EPOCHS) $$common --ship models/shipped;; \
 	  esac && \
+	  $(PY) -m models.card keep out/train/$$a-full models/shipped/$$a && \
 	  $(PY) -m models.train --action $$a --variant baseline --epochs 16 $$common && \
 	  $(PY) -m models.card baseline out/train/$$a-baseline models/shipped/$$a || exit 1; done
 

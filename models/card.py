@@ -171,14 +171,48 @@ def ship_baseline(run_dir: Path, bundle_dir: Path) -> dict:
     return card
 
 
+RUN_FILES = ("state.pt", "config.json", "history.json")
+
+
+def keep_run(run_dir: Path, bundle_dir: Path, runs_dir: Path = Path("models/runs")) -> Path:
+    """Copy the run a bundle was exported from to ``runs_dir/<action>/`` (models/runs/README.md), so
+    that a later stage can continue it on a fresh clone; refuses a run whose weights are not the
+    bundle's (fingerprint against the card's version). Returns the directory written."""
+    import shutil
+
+    from edge.score.bundle import read_card
+    from models.train import load_run
+
+    model, _, meta = load_run(Path(run_dir))
+    card = read_card(Path(bundle_dir) / CARD_FILE)
+    have = f"{CARD_VERSION}.{weights_fingerprint(model)}"
+    if meta["action"] != card["action"] or have != card["version"]:
+        raise ValueError(f"the run {run_dir} ({meta['action']} {have}) is not the one {bundle_dir} ships "
+                         f"({card['action']} {card['version']}).")
+    out = Path(runs_dir) / card["action"]
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in RUN_FILES:
+        shutil.copy2(Path(run_dir) / f, tmp / f)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m models.card", description="Ship a trained run into a model bundle.")
-    p.add_argument("what", choices=("ship", "baseline"), help="ship: the scorer itself; baseline: add the fixed-GCN baseline")
+    p.add_argument("what", choices=("ship", "baseline", "keep"),
+                   help="ship: the scorer itself; baseline: add the fixed-GCN baseline; keep: copy the shipped run to "
+                        "models/runs/<action> (checked against the bundle)")
     p.add_argument("run_dir", type=Path, help="a models.train run directory")
     p.add_argument("bundle_dir", type=Path, help="e.g. models/shipped/<action>")
     args = p.parse_args(argv)
+    if args.what == "keep":
+        print(f"keep: {args.run_dir} -> {keep_run(args.run_dir, args.bundle_dir)}")
+        return 0
     card = ship(args.run_dir, args.bundle_dir) if args.what == "ship" else ship_baseline(args.run_dir, args.bundle_dir)
     print(f"{args.what}: {card['action']} {card['version']} -> {args.bundle_dir}")
     return 0
