@@ -183,6 +183,9 @@ def keep_run(run_dir: Path, bundle_dir: Path, runs_dir: Path = Path("models/runs
     from edge.score.bundle import read_card
     from models.train import load_run
 
+    missing = [f for f in RUN_FILES if not (Path(run_dir) / f).is_file()]
+    if missing:
+        raise ValueError(f"{run_dir} is not a saved training run (it lacks {', '.join(missing)}).")
     model, _, meta = load_run(Path(run_dir))
     card = read_card(Path(bundle_dir) / CARD_FILE)
     have = f"{CARD_VERSION}.{weights_fingerprint(model)}"
@@ -211,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("bundle_dir", type=Path, help="e.g. models/shipped/<action>")
     args = p.parse_args(argv)
     if args.what == "keep":
-        print(f"keep: {args.run_dir} -> {keep_run(args.run_dir, args.bundle_dir)}")
+        try:
+            print(f"keep: {args.run_dir} -> {keep_run(args.run_dir, args.bundle_dir)}")
+        except ValueError as e:  # one sentence, no traceback
+            raise SystemExit(str(e)) from None
         return 0
     card = ship(args.run_dir, args.bundle_dir) if args.what == "ship" else ship_baseline(args.run_dir, args.bundle_dir)
     print(f"{args.what}: {card['action']} {card['version']} -> {args.bundle_dir}")

@@ -80,3 +80,7 @@ def test_keep_copies_the_shipped_run_and_refuses_another(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="is not the one .* ships"):
         keep_run(runs[1], bundle, tmp_path / "runs")
     assert (kept / "state.pt").read_bytes() == (runs[0] / "state.pt").read_bytes()  # the kept run is untouched
+    from models.card import main
+
+    with pytest.raises(SystemExit, match="is not the one .* ships"):  # the command line: one sentence
+        main(["keep", str(runs[1]), str(bundle)])
