@@ -107,6 +107,11 @@ def weights_fingerprint(model) -> str:
     return h.hexdigest()[:8]
 
 
+def model_version(model) -> str:
+    """The default version of a shipped scorer: ``<card version>.<weights fingerprint>``."""
+    return f"{CARD_VERSION}.{weights_fingerprint(model)}"
+
+
 def ship(run_dir: Path, bundle_dir: Path, version: str | None = None, cache_dir: Path | None = Path("out/cache/scorer")) -> dict:
     """Export a saved run to ``bundle_dir`` (scorer.onnx, golden.npz, card.json); returns the card.
 
@@ -127,7 +132,7 @@ def ship(run_dir: Path, bundle_dir: Path, version: str | None = None, cache_dir:
     gx = data.x[te[:GOLDEN_SAMPLES]]
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
-    version = version or f"{CARD_VERSION}.{weights_fingerprint(model)}"
+    version = version or model_version(model)
     res = export_onnx(model, bundle_dir / MODEL_FILE, config=config, example_frames=spec.frames, version=version)
     sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
     onnx_scores = sess.run(["score"], {INPUT_NAME: gx})[0]
@@ -171,9 +176,6 @@ def ship_baseline(run_dir: Path, bundle_dir: Path) -> dict:
     return card
 
 
-RUN_FILES = ("state.pt", "config.json", "history.json")
-
-
 def keep_run(run_dir: Path, bundle_dir: Path, runs_dir: Path = Path("models/runs")) -> Path:
     """Copy the run a bundle was exported from to ``runs_dir/<action>/`` (models/runs/README.md), so
     that a later stage can continue it on a fresh clone; refuses a run whose weights are not the
@@ -181,14 +183,14 @@ def keep_run(run_dir: Path, bundle_dir: Path, runs_dir: Path = Path("models/runs
     import shutil
 
     from edge.score.bundle import read_card
-    from models.train import load_run
+    from models.train import RUN_FILES, load_run, missing_run_files
 
-    missing = [f for f in RUN_FILES if not (Path(run_dir) / f).is_file()]
+    missing = missing_run_files(run_dir)
     if missing:
         raise ValueError(f"{run_dir} is not a saved training run (it lacks {', '.join(missing)}).")
     model, _, meta = load_run(Path(run_dir))
     card = read_card(Path(bundle_dir) / CARD_FILE)
-    have = f"{CARD_VERSION}.{weights_fingerprint(model)}"
+    have = model_version(model)
     if meta["action"] != card["action"] or have != card["version"]:
         raise ValueError(f"the run {run_dir} ({meta['action']} {have}) is not the one {bundle_dir} ships "
                          f"({card['action']} {card['version']}).")

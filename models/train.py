@@ -239,6 +239,15 @@ def variant_config(variant: str, width: float, in_channels: int, score_init: flo
     return ablation_config(variant, base)
 
 
+#: The files of a saved run (``save_run``), which ``load_run`` and ``--init`` read.
+RUN_FILES = ("state.pt", "config.json", "history.json")
+
+
+def missing_run_files(run_dir: Path) -> list[str]:
+    """The files of a saved run that ``run_dir`` lacks (none: it is one)."""
+    return [f for f in RUN_FILES if not (Path(run_dir) / f).is_file()]
+
+
 def save_run(result: TrainResult, out_dir: Path, meta: dict) -> Path:
     """Write ``state.pt``, ``config.json`` and ``history.json`` of a run; returns the directory."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -358,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.init is not None:
         if len(actions) > 1:
             raise SystemExit("--init continues one saved run; name its one --action.")
-        missing = [f for f in ("state.pt", "config.json", "history.json") if not (args.init / f).is_file()]
+        missing = missing_run_files(args.init)
         if missing:
             raise SystemExit(f"--init {args.init} is not a saved training run (it lacks {', '.join(missing)}).")
     for action in actions:

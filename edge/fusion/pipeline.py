@@ -95,6 +95,18 @@ class SkeletonFrame:
     filled: tuple[int, ...] = ()
 
 
+def skeleton_frame(f: Frame) -> SkeletonFrame:
+    """The output frame of a smoothed (or passed-through) frame: float32, a joint not seen in all
+    three coordinates NaN with confidence 0."""
+    joints = f.joints.astype(np.float32)
+    conf = f.confidence.astype(np.float32)
+    missing = ~np.isfinite(joints).all(axis=1)
+    joints[missing] = np.nan
+    conf[missing] = 0.0
+    filled = tuple(sorted(f.extra.get("filled", ())))
+    return SkeletonFrame(f.extra["ts"], f.t, joints, conf, f.extra["person"], f.extra["status"], filled)
+
+
 @dataclass
 class _Pending:
     ts: int
@@ -256,17 +268,9 @@ class FusionPipeline:
         return out
 
     def _emit_final(self, frames: list[Frame]) -> list[SkeletonFrame]:
-        out = []
-        for f in frames:
-            filled = tuple(sorted(f.extra.get("filled", ())))
-            self.stats.filled_joints += len(filled)
-            joints = f.joints.astype(np.float32)
-            conf = f.confidence.astype(np.float32)
-            missing = ~np.isfinite(joints).all(axis=1)
-            joints[missing] = np.nan
-            conf[missing] = 0.0
-            out.append(SkeletonFrame(f.extra["ts"], f.t, joints, conf, f.extra["person"], f.extra["status"], filled))
-            self.stats.frames_out += 1
+        out = [skeleton_frame(f) for f in frames]
+        self.stats.filled_joints += sum(len(f.filled) for f in out)
+        self.stats.frames_out += len(out)
         return out
 
     def _update_lateral(self, near: str | None) -> np.ndarray | None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from edge.actions.spec import ACTION_IDS, load_action
 from edge.fusion.gaps import Frame
-from edge.fusion.pipeline import FusionConfig, FusionPipeline, SkeletonFrame, run_source
+from edge.fusion.pipeline import FusionConfig, FusionPipeline, run_source, skeleton_frame
 from edge.fusion.segment import AttemptSegmenter
 from edge.fusion.smooth import Smoother
 
@@ -84,16 +84,12 @@ def replay(record: dict, smooth: dict | None = None, segment: dict | None = None
             frames += smoother.flush()
     seg = AttemptSegmenter(load_action(record["action"]), **(segment or {}))
     session_frame, found, errors = [], [], []
-    for f in frames:  # as FusionPipeline._emit_final hands frames on
-        joints = f.joints.astype(np.float32)
-        conf = f.confidence.astype(np.float32)
-        seen = np.isfinite(joints).all(axis=1)
-        joints[~seen] = np.nan
-        conf[~seen] = 0.0
-        k = record["frame_of"][f.extra["ts"]]
+    for f in map(skeleton_frame, frames):  # as the pipeline hands them on
+        k = record["frame_of"][f.device_ts_usec]
         session_frame.append(k)
-        errors.append(np.linalg.norm(joints[seen] - record["gt"][k][seen], axis=1))
-        found += seg.push(SkeletonFrame(f.extra["ts"], f.t, joints, conf, True, f.extra["status"]))
+        seen = np.isfinite(f.joints).all(axis=1)
+        errors.append(np.linalg.norm(f.joints[seen] - record["gt"][k][seen], axis=1))
+        found += seg.push(f)
     found += seg.flush()
     detected = [(session_frame[a.start], session_frame[a.end]) for a in found]
     return record["attempts"], detected, np.concatenate(errors) if errors else np.zeros(0)
