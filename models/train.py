@@ -325,6 +325,8 @@ def run_training(
     }
     if prior is not None:
         meta["init"] = {k: prior.get(k) for k in ("command", "settings", "data", "best_epoch", "seconds", "init")} | {"run": str(init)}
+        if "recovered" in prior:  # a run recovered from a shipped ONNX file (models.recover)
+            meta["init"]["recovered"] = prior["recovered"]
     if test.x_cut is not None:
         meta["test_metrics_cut"] = metrics_by_condition(test.y, predict(result.model, test.x_cut), test.condition)
     return result, meta, test
