@@ -72,6 +72,9 @@ def replay(record: dict, smooth: dict | None = None, segment: dict | None = None
     """(true attempts, detected attempts, joint errors (m)) of a record under a smoother and a segmenter
     built from ``smooth`` / ``segment`` keyword arguments (defaults: the recorded pipeline's smoother,
     the segmenter's defaults). Attempts are (start, end) session frames."""
+    if "config" not in record:
+        raise ValueError(f"the {record.get('action')} record of seed {record.get('seed')} was written by an older recorder "
+                         "(it lacks the pipeline settings and the person flag); record it again.")
     cfg = record["config"]
     kw = {"window": cfg["smooth_window"], "order": cfg["smooth_order"], "long_window": cfg["smooth_long_window"],
           "long_order": cfg["smooth_long_order"], "weak_conf": cfg["weak_conf"]} | (smooth or {})
@@ -128,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     n = within3 = within5 = 0
     errors = []
     for path in paths:
-        truth, det, e = replay(pickle.loads(path.read_bytes()), args.smooth, args.segment)
+        try:
+            truth, det, e = replay(pickle.loads(path.read_bytes()), args.smooth, args.segment)
+        except ValueError as err:
+            raise SystemExit(f"{path}: {err}") from None
         n += len(truth)
         within3 += match_attempts(truth, det, 3)
         within5 += match_attempts(truth, det, 5)
