@@ -43,6 +43,11 @@ GROW_ACTIONS ?= standing_long_jump sit_up basketball_free_throw
 TRAIN_N_GROW ?= 12000
 GROW_EPOCHS ?= 30
 GROW_LR ?= 5e-4
+# A fourth stage for these, grown again: the third stage's weights continued for GROW_MORE_EPOCHS (from
+# GROW_LR) on TRAIN_N_GROW_MORE samples (docs/results_scorer.md, "A fourth stage for the free throw").
+GROW_MORE_ACTIONS ?= basketball_free_throw
+TRAIN_N_GROW_MORE ?= 18000
+GROW_MORE_EPOCHS ?= 20
 PYTEST_ARGS ?=
 EPOCHS ?= 40
 WIDTH ?= 0.25
@@ -102,8 +107,14 @@ train: $(STAMP) ## train the shipped scorers (all actions; EPOCHS, WIDTH, TRAIN_
 	      case " $(GROW_ACTIONS) " in \
 	        *" $$a "*) $(PY) -m models.train --action $$a --epochs $(CONTINUE_EPOCHS) --lr $(CONTINUE_LR) $$common \
 	                     --init out/train/stage1/$$a-full --out out/train/stage2 && \
-	                   $(PY) -m models.train --action $$a --epochs $(GROW_EPOCHS) --lr $(GROW_LR) $$common --n $(TRAIN_N_GROW) \
-	                     --init out/train/stage2/$$a-full --ship models/shipped;; \
+	                   case " $(GROW_MORE_ACTIONS) " in \
+	                     *" $$a "*) $(PY) -m models.train --action $$a --epochs $(GROW_EPOCHS) --lr $(GROW_LR) $$common --n $(TRAIN_N_GROW) \
+	                                  --init out/train/stage2/$$a-full --out out/train/stage3 && \
+	                                $(PY) -m models.train --action $$a --epochs $(GROW_MORE_EPOCHS) --lr $(GROW_LR) $$common --n $(TRAIN_N_GROW_MORE) \
+	                                  --init out/train/stage3/$$a-full --ship models/shipped;; \
+	                     *) $(PY) -m models.train --action $$a --epochs $(GROW_EPOCHS) --lr $(GROW_LR) $$common --n $(TRAIN_N_GROW) \
+	                          --init out/train/stage2/$$a-full --ship models/shipped;; \
+	                   esac;; \
 	        *) $(PY) -m models.train --action $$a --epochs $(CONTINUE_EPOCHS) --lr $(CONTINUE_LR) $$common \
 	             --init out/train/stage1/$$a-full --ship models/shipped;; \
 	      esac;; \
