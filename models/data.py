@@ -58,6 +58,11 @@ def train_condition(master: int, action: str, index: int) -> str:
     return sample_condition(master, action, index, LOW_LIGHT, OCCLUSION)
 
 
+def train_pairs(master: int, action: str, indices) -> list[tuple[int, str]]:
+    """(simulate seed, condition) of the given training-set sample indices."""
+    return [(train_sample_seed(master, action, int(i)), train_condition(master, action, int(i))) for i in indices]
+
+
 def eval_sample_seed(seed: int, action: str, index: int) -> int:
     """simulate() seed of evaluation sample ``index`` for ``--seed seed`` (separate namespace)."""
     ss = np.random.SeedSequence([int(seed), zlib.crc32(action.encode()), int(index), EVAL_TAG])
@@ -208,7 +213,7 @@ def load_training_set(
         path = Path(cache_dir) / f"{action}-s{int(master)}-n{int(n)}-{spec_hash(spec)}{'-cut' if cut else ''}.npz"
         if path.is_file():
             return _read_cached(path, action)
-    pairs = [(train_sample_seed(master, action, i), train_condition(master, action, i)) for i in range(int(n))]
+    pairs = train_pairs(master, action, range(int(n)))
     head = _largest_cached_prefix(path, action, master, n) if path is not None else None
     how = "jittered" if cut else None
     if head is not None:  # sample i depends only on (master, action, i): simulate only the new ones

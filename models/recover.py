@@ -260,12 +260,12 @@ def _stage_meta(stages: list[dict]) -> dict | None:
 def recover_run(bundle_dir: Path, out_dir: Path, calibration: int = CALIBRATION_SAMPLES) -> dict:
     """Recover the run behind ``bundle_dir``'s scorer into ``out_dir`` (see the module docstring); returns the summary."""
     import onnx
-    import onnxruntime as ort
 
     from edge.score.bundle import MODEL_FILE, load_bundle
     from models.agcn import AdaptiveGCNScorer
     from models.config import ScorerConfig
-    from models.data import card_split, simulate_samples, train_condition, train_sample_seed
+    from models.data import card_split, simulate_samples, train_pairs
+    from models.train import predict, write_run
 
     bundle = load_bundle(bundle_dir)  # checks the file against its card's sha256
     card = bundle.card
@@ -278,7 +278,7 @@ def recover_run(bundle_dir: Path, out_dir: Path, calibration: int = CALIBRATION_
     train_idx = card_split(data, int(data["samples"]))[0]
     pick = np.sort(train_idx[np.random.default_rng(0).permutation(len(train_idx))[: int(calibration)]])
     master, action = int(data["seed"]), card["action"]
-    pairs = [(train_sample_seed(master, action, int(i)), train_condition(master, action, int(i))) for i in pick]
+    pairs = train_pairs(master, action, pick)
     if data.get("views", "whole") == "whole":
         x = simulate_samples(action, pairs, bundle.input_spec).x
     else:  # cut attempts (jittered, as training cuts them) for "cut"; half of each for "both"
@@ -287,12 +287,8 @@ def recover_run(bundle_dir: Path, out_dir: Path, calibration: int = CALIBRATION_
         x = np.concatenate(parts + [simulate_samples(action, pairs[half:], bundle.input_spec, cut="jittered").x])
     summary["batch_norms_calibrated"] = calibrate_batch_norms(model, x.astype(np.float32))
 
-    sess = ort.InferenceSession(str(Path(bundle_dir) / MODEL_FILE), providers=["CPUExecutionProvider"])
-    want = sess.run(["score"], {sess.get_inputs()[0].name: bundle.golden_x.astype(np.float32)})[0].reshape(-1)
-    model.eval()
-    with torch.no_grad():
-        got = model(torch.from_numpy(bundle.golden_x.astype(np.float32))).score.numpy().reshape(-1)
-    parity = float(np.max(np.abs(got - want)))
+    # the bundle's golden scores are the ONNX file's (models.card.ship; load_bundle checked the file's sha256)
+    parity = float(np.max(np.abs(predict(model, bundle.golden_x.astype(np.float32)) - bundle.golden_score.reshape(-1))))
     if not parity <= PARITY_POINTS:
         raise RecoveryError(f"the recovered network scores the golden samples {parity:.4g} points away from the shipped file (limit {PARITY_POINTS}).")
     summary |= {"golden_max_abs_points": parity, "calibration_samples": int(len(x))}
@@ -307,8 +303,7 @@ def recover_run(bundle_dir: Path, out_dir: Path, calibration: int = CALIBRATION_
         "data": {k: data[k] for k in ("seed", "samples", "split", "low_light", "occlusion", "views", "split_bases") if k in data},
         "input": card["input"],
         "settings": {"epochs": last.get("epochs"), "lr": last.get("lr"), "curriculum": last.get("curriculum"),
-                     "batch_size": card["training"].get("batch_size"), "mining": card["training"].get("mining"),
-                     "augment_p": card["training"].get("augment_p")},
+                     "batch_size": tr.get("batch_size"), "mining": tr.get("mining"), "augment_p": tr.get("augment_p")},
         "test_metrics": card["metrics"]["test_split"],
         "init": _stage_meta(stages[:-1]),
         "command": last.get("command", ""),
@@ -319,11 +314,7 @@ def recover_run(bundle_dir: Path, out_dir: Path, calibration: int = CALIBRATION_
     }
     if "test_split_cut" in card["metrics"]:
         meta["test_metrics_cut"] = card["metrics"]["test_split_cut"]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out_dir / "state.pt")
-    (out_dir / "config.json").write_text(config.model_dump_json(indent=1) + "\n")
-    (out_dir / "history.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_run(out_dir, model, config, meta)
     return meta["recovered"]
 
 

@@ -250,10 +250,16 @@ def missing_run_files(run_dir: Path) -> list[str]:
 
 def save_run(result: TrainResult, out_dir: Path, meta: dict) -> Path:
     """Write ``state.pt``, ``config.json`` and ``history.json`` of a run; returns the directory."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(result.model.state_dict(), out_dir / "state.pt")
-    (out_dir / "config.json").write_text(result.config.model_dump_json(indent=1) + "\n")
     info = dict(meta, best_epoch=result.best_epoch, seconds=round(result.seconds, 1), history=result.history)
+    return write_run(out_dir, result.model, result.config, info)
+
+
+def write_run(out_dir: Path, model: AdaptiveGCNScorer, config: ScorerConfig, info: dict) -> Path:
+    """The files of a saved run (``RUN_FILES``): the weights, the configuration and the record ``info``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out_dir / "state.pt")
+    (out_dir / "config.json").write_text(config.model_dump_json(indent=1) + "\n")
     (out_dir / "history.json").write_text(json.dumps(info, indent=1) + "\n")
     return out_dir
 
