@@ -11,7 +11,7 @@ it). docs/results_segmentation.md lists what was tried this way.
 
     python -m edge.fusion.replay record --seeds 800 812 --out out/presmooth
     python -m edge.fusion.replay run --records out/presmooth --pattern '*-8??' \\
-        [--smooth '{"window": 11}'] [--segment '{"resume_s": 0.25}']
+        [--smooth '{"window": 11}'] [--segment '{"resume_s": 0.25}'] [--refiner out/segment-model]
 
 Records are pickles of numpy arrays written by this module (development data under ``out/``, not
 an interchange format); read only records you wrote.
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--pattern", default="*")
     q.add_argument("--smooth", type=json.loads, default={}, help="Smoother keyword arguments (JSON)")
     q.add_argument("--segment", type=json.loads, default={}, help="AttemptSegmenter keyword arguments (JSON)")
+    q.add_argument("--refiner", type=Path, default=None,
+                   help="a learnt boundary correction to apply (a directory written by edge.fusion.boundary_train)")
     args = p.parse_args(argv)
     if args.what == "record":
         actions = list(ACTION_IDS) if args.actions == "all" else args.actions.split(",")
@@ -125,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                 tmp.replace(path)
                 print(f"recorded {path}", flush=True)
         return 0
+    if args.refiner is not None:
+        from edge.fusion.boundary import load_boundary
+
+        args.segment["refiner"] = load_boundary(args.refiner)
     paths = sorted(args.records.glob(f"{args.pattern}.pkl"))
     if not paths:
         raise SystemExit(f"no records match {args.records}/{args.pattern}.pkl; record them first.")

@@ -65,6 +65,9 @@ wobble that runs into a move with the pose already off the rest pose makes an ea
 of the fused stream itself (an elbow overshooting after it stops, knees lagging after a landing)
 move an end by 4-6 frames.
 
+A learnt correction of the boundaries (``refiner``, ``edge.fusion.boundary``) was tried in session
+14 and is not used: it gained on two untuned seed sets and lost on a third (results file).
+
 ``sliding_windows`` is the other mode: fixed 90-frame windows (paper Sec. 7: 90-frame samples).
 """
 
@@ -403,7 +406,10 @@ class AttemptSegmenter:
     (when the spec's last keyframe is the body still, ``ends_still``, not before the points have
     stopped: ``_points_rest``); its start one frame before the
     confirmed run over the threshold (the overall one or any group's) that leads into the first
-    frame at ``STRONG_SHARE`` x the threshold (``_refine_start``).
+    frame at ``STRONG_SHARE`` x the threshold (``_refine_start``). ``refiner`` (a callable
+    ``(segmenter, candidate, start, end, end_pose) -> (start, end)``, an experiment:
+    ``edge.fusion.boundary``) then moves both; None (the default, as the appliance runs) keeps the
+    rules' frames.
     """
 
     def __init__(
@@ -427,6 +433,7 @@ class AttemptSegmenter:
         confirm_s: float = 0.4,
         floor_s: float = 4.0,
         pad_frames: int = 0,
+        refiner=None,
     ):
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}.")
@@ -466,6 +473,7 @@ class AttemptSegmenter:
         self.min_frames = max(3, int(0.75 * lo * fps))
         self.max_frames = int(2.0 * hi * fps) + 2 * self.hold
         self.pad = int(pad_frames)
+        self.refiner = refiner  # learnt boundary correction (edge.fusion.boundary), or None: the rules alone
         self._dw = _deriv_weights()
         self._sw = _deriv_weights(deriv=0)
         self._half = SG_WINDOW // 2
@@ -846,6 +854,9 @@ class AttemptSegmenter:
         end = self._refine_end(end_at) if refine_end else end_at
         if not_before is not None:
             end = max(end, not_before)
+        if self.refiner is not None:
+            end_pose, _ = self._pose(end_at, self._offset + len(self._frames) - 1)
+            start, end = self.refiner(self, cand, start, end, end_pose)
         start = max(start - self.pad, self._offset)
         end = min(end + self.pad, self._offset + len(self._frames) - 1)
         if end - start + 1 < self.min_frames:
