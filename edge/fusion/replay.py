@@ -130,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.refiner is not None:
         from edge.fusion.boundary import load_boundary
 
-        args.segment["refiner"] = load_boundary(args.refiner)
+        try:
+            args.segment["refiner"] = load_boundary(args.refiner)
+        except (OSError, ValueError, KeyError) as err:
+            raise SystemExit(f"--refiner {args.refiner}: {err}") from None
     paths = sorted(args.records.glob(f"{args.pattern}.pkl"))
     if not paths:
         raise SystemExit(f"no records match {args.records}/{args.pattern}.pkl; record them first.")
