@@ -5,9 +5,8 @@ truth most likely is.
 The rule-based segmenter (``edge.fusion.segment``) finds about 94 % of attempts within 3 frames on
 sessions nobody tuned it on (``docs/results_segmentation.md``). The simulator gives the truth for as
 many fused sessions as we care to make, so session 14 tried learning the correction from them. It
-is **not used by the appliance**: on the seed sets it was measured on, it gained 7 and 13 attempts on
-two and lost 9 on the third (the figures are in the results file), which is within what chance
-gives. ``AttemptSegmenter(refiner=...)`` takes one for experiments, and the replay runs a trained
+is **not used by the appliance**: on the seed sets it was measured on it gained 7 and 13 attempts on
+two and lost 9 and 3 on two others (the figures are in the results file): no gain. ``AttemptSegmenter(refiner=...)`` takes one for experiments, and the replay runs a trained
 one (``python -m edge.fusion.replay run --refiner DIR``).
 
 Input (``boundary_features``): for each stream frame in [k0 - W, k0 + W] around the rule's boundary

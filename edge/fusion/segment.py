@@ -66,7 +66,8 @@ of the fused stream itself (an elbow overshooting after it stops, knees lagging 
 move an end by 4-6 frames.
 
 A learnt correction of the boundaries (``refiner``, ``edge.fusion.boundary``) was tried in session
-14 and is not used: it gained on two untuned seed sets and lost on a third (results file).
+14 and is not used: over the seed sets it was measured on it gained as often as it lost
+(results file).
 
 ``sliding_windows`` is the other mode: fixed 90-frame windows (paper Sec. 7: 90-frame samples).
 """
