@@ -42,7 +42,9 @@ from edge.actions.spec import ACTION_IDS
 W = 16  # frames either side of the rule's boundary
 FRAME_CHANNELS = ("valid", "act", "group0", "group1", "group2", "d_start", "d_end", "hip_fwd_up", "hip_side",
                   "point", "offset", "act_abs", "g0_start", "g1_start", "g2_start", "g0_end", "g1_end", "g2_end")
+CH = {name: i for i, name in enumerate(FRAME_CHANNELS)}  # channel of each per-frame signal
 N_CHANNELS = len(FRAME_CHANNELS) + len(ACTION_IDS)
+PARAMS = ("w1", "b1", "w2", "b2", "w3", "b3")  # BoundaryNet's arrays, in PyTorch's parameter order
 KINDS = ("start", "end")
 
 
@@ -63,7 +65,7 @@ def boundary_features(seg, cand, k0: int, end_pose: np.ndarray | None) -> np.nda
 
     L = 2 * W + 1
     out = np.zeros((N_CHANNELS, L), dtype=np.float32)
-    out[FRAME_CHANNELS.index("offset")] = np.arange(-W, W + 1) / W
+    out[CH["offset"]] = np.arange(-W, W + 1) / W
     out[len(FRAME_CHANNELS) + ACTION_IDS.index(seg.spec.id)] = 1.0
     n_act = len(seg._act)
     scale = max(cand.far, seg.far_min)
@@ -74,17 +76,17 @@ def boundary_features(seg, cand, k0: int, end_pose: np.ndarray | None) -> np.nda
         i = k0 - W + j - seg._offset  # buffer index
         if i < 0 or i >= n_act or not np.isfinite(seg._act[i]):
             continue
-        out[0, j] = 1.0
-        out[1, j] = min(seg._act[i] / cand.on_deg_s, 6.0)
+        out[CH["valid"], j] = 1.0
+        out[CH["act"], j] = min(seg._act[i] / cand.on_deg_s, 6.0)
         g = np.nan_to_num(seg._gact[i] / g_on, nan=0.0)
-        out[2 : 2 + min(3, g.size), j] = np.minimum(g[:3], 6.0)
+        out[CH["group0"] : CH["group0"] + min(3, g.size), j] = np.minimum(g[:3], 6.0)
         d = seg._dist(seg._smooth[i], cand.start_pose)
-        out[5, j] = min(d / scale, 2.0) if np.isfinite(d) else 0.0
+        out[CH["d_start"], j] = min(d / scale, 2.0) if np.isfinite(d) else 0.0
         if end_pose is not None:
             d = seg._dist(seg._smooth[i], end_pose)
-            out[6, j] = min(d / scale, 2.0) if np.isfinite(d) else 0.0
-        out[11, j] = min(seg._act[i] / 50.0, 6.0)
-        for c, pose in ((12, cand.start_pose), (15, end_pose)):  # each group's distance (deg / 10) from the pose
+            out[CH["d_end"], j] = min(d / scale, 2.0) if np.isfinite(d) else 0.0
+        out[CH["act_abs"], j] = min(seg._act[i] / 50.0, 6.0)
+        for c, pose in ((CH["g0_start"], cand.start_pose), (CH["g0_end"], end_pose)):  # each group's distance (deg / 10) from the pose
             if pose is not None:
                 dev = np.abs(seg._smooth[i] - pose)
                 ok = np.isfinite(dev)
@@ -94,13 +96,13 @@ def boundary_features(seg, cand, k0: int, end_pose: np.ndarray | None) -> np.nda
                 out[c : c + gd.size, j] = np.minimum(gd / 10.0, 6.0)
         v = _sg_speed(hips, i, seg._dw, seg.fps)
         if v is not None and np.isfinite(v).all():
-            out[7, j] = min(float(np.hypot(v[0], v[1])) / STILL_M_S, 10.0)
-            out[8, j] = min(abs(float(v[2])) / STILL_M_S, 10.0)
+            out[CH["hip_fwd_up"], j] = min(float(np.hypot(v[0], v[1])) / STILL_M_S, 10.0)
+            out[CH["hip_side"], j] = min(abs(float(v[2])) / STILL_M_S, 10.0)
         v = _sg_speed(pts, i, seg._dw, seg.fps)
         if v is not None:
             sp = np.linalg.norm(v[:, :2], axis=-1)
             if np.isfinite(sp).any():
-                out[9, j] = min(float(np.nanmax(sp)) / STILL_M_S, 10.0)
+                out[CH["point"], j] = min(float(np.nanmax(sp)) / STILL_M_S, 10.0)
     return out
 
 
@@ -132,7 +134,7 @@ class BoundaryNet:
 
     def offset(self, x: np.ndarray) -> int:
         """The boundary's offset from the rule's frame (-W..W): the best-scoring frame the segmenter has."""
-        s = np.where(x[0] > 0, self.scores(x), -np.inf)
+        s = np.where(x[CH["valid"]] > 0, self.scores(x), -np.inf)
         s[W] = max(s[W], -1e30)  # the rule's own frame is always allowed
         return int(np.argmax(s)) - W
 
@@ -155,8 +157,7 @@ class BoundaryRefiner:
 
 def save_boundary(path: Path, nets: dict[str, BoundaryNet]) -> str:
     """Write the networks to ``path`` (.npz); returns its sha256."""
-    arrays = {f"{k}/{name}": getattr(net, name) for k, net in nets.items()
-              for name in ("w1", "b1", "w2", "b2", "w3", "b3")}
+    arrays = {f"{k}/{name}": getattr(net, name) for k, net in nets.items() for name in PARAMS}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
@@ -175,7 +176,7 @@ def load_boundary(directory: Path) -> BoundaryRefiner:
     if digest != card.get("sha256"):
         raise ValueError(f"{weights} does not match its card (sha256 {digest[:12]}, card {str(card.get('sha256'))[:12]}).")
     with np.load(weights) as z:
-        nets = {k: BoundaryNet(*(z[f"{k}/{n}"] for n in ("w1", "b1", "w2", "b2", "w3", "b3"))) for k in KINDS}
+        nets = {k: BoundaryNet(*(z[f"{k}/{n}"] for n in PARAMS)) for k in KINDS}
     if any(net.w1.shape[1] != N_CHANNELS for net in nets.values()):
         raise ValueError(f"{weights} was trained on {nets['start'].w1.shape[1]} feature channels; this code makes {N_CHANNELS}.")
     return BoundaryRefiner(nets, card.get("version", ""))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.fusion.boundary import KINDS, N_CHANNELS, W, BoundaryNet, BoundaryRefiner, boundary_features, save_boundary
+from edge.fusion.boundary import CH, KINDS, N_CHANNELS, W, BoundaryNet, BoundaryRefiner, boundary_features, save_boundary
 
 
 class Collector:
@@ -104,7 +104,7 @@ def train_net(x: np.ndarray, y: np.ndarray, *, epochs: int = 300, hidden: int = 
     )
     xt = torch.tensor(x, dtype=torch.float32)
     yt = torch.tensor(y, dtype=torch.long)
-    mask = xt[:, 0] > 0
+    mask = xt[:, CH["valid"]] > 0
     mask[:, W] = True
     if sigma > 0:
         pos = torch.arange(2 * W + 1, dtype=torch.float32)
@@ -137,20 +137,10 @@ def window_hits(nets: dict[str, BoundaryNet], x: np.ndarray, y: np.ndarray) -> t
 
 def evaluate(paths: list[Path], refiner: BoundaryRefiner | None) -> tuple[int, int, list[str]]:
     """(attempts within 3 frames, attempts, misses) of the records under the rules plus ``refiner``."""
-    from edge.fusion.bench import match_attempts
-    from edge.fusion.replay import replay
+    from edge.fusion.replay import replay_records
 
-    n = hit = 0
-    misses = []
-    for p in paths:
-        truth, det, _ = replay(pickle.loads(p.read_bytes()), segment={"refiner": refiner})
-        n += len(truth)
-        hit += match_attempts(truth, det, 3)
-        for t in truth:
-            if not match_attempts([t], det, 3):
-                near = min(det, key=lambda d: abs(d[0] - t[0]) + abs(d[1] - t[1])) if det else None
-                misses.append(f"{p.stem} {None if near is None else (near[0] - t[0], near[1] - t[1])}")
-    return hit, n, misses
+    res = replay_records(paths, segment={"refiner": refiner})
+    return res.within3, res.attempts, res.misses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if set(train) & set(held):
         raise SystemExit("the evaluation records overlap the training records.")
     t0 = time.time()
-    x, y, _ = load_rows(train, args.cache)
+    x, y, n = load_rows(train, args.cache)
     nets = {}
     for i, kind in enumerate(KINDS):
         keep = y[:, i] >= 0
@@ -187,21 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(info), flush=True)
     ref = BoundaryRefiner(nets)
     base, hit = window_hits(nets, x, y)
-    n = load_rows(train, args.cache)[2]
     figures = {"train": {"sessions": len(train), "attempts": n, "within3_rules": base, "within3_learnt": hit}}
     print(f"train (from the collected windows): {len(train)} sessions, {n} attempts within 3 frames: rules {base}, "
           f"rules + learnt {hit}", flush=True)
-    for name, ps in (("eval", held),):
-        if not ps:
-            continue
-        base, n, _ = evaluate(ps, None)
-        hit, _, misses = evaluate(ps, ref)
-        figures[name] = {"sessions": len(ps), "attempts": n, "within3_rules": base, "within3_learnt": hit}
-        print(f"{name}: {len(ps)} sessions, {n} attempts within 3 frames: rules {base} ({100 * base / n:.1f} %), "
+    if held:
+        base, n, _ = evaluate(held, None)
+        hit, _, misses = evaluate(held, ref)
+        figures["eval"] = {"sessions": len(held), "attempts": n, "within3_rules": base, "within3_learnt": hit}
+        print(f"eval: {len(held)} sessions, {n} attempts within 3 frames: rules {base} ({100 * base / n:.1f} %), "
               f"rules + learnt {hit} ({100 * hit / n:.1f} %)", flush=True)
-        if name == "eval":
-            for m in misses:
-                print("  miss", m)
+        for m in misses:
+            print("  miss", m)
     if args.out is not None:
         sha = save_boundary(args.out / "boundary.npz", nets)
         card = {

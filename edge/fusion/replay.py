@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +98,43 @@ def replay(record: dict, smooth: dict | None = None, segment: dict | None = None
     return record["attempts"], detected, np.concatenate(errors) if errors else np.zeros(0)
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass
+class ReplayScore:
+    """What ``replay_records`` measures: true attempts, how many were found with both ends within 3
+    and 5 frames, a line per attempt missed at 3 frames, and the per-joint errors (m)."""
+
+    attempts: int
+    within3: int
+    within5: int
+    misses: list[str]
+    errors: np.ndarray
+
+
+def replay_records(paths: list[Path], smooth: dict | None = None, segment: dict | None = None) -> ReplayScore:
+    """``replay`` over record files, scored as the bench scores segmentation (``match_attempts``).
+    A record the replay refuses raises ValueError naming its file."""
     from edge.fusion.bench import match_attempts
 
+    n = within3 = within5 = 0
+    misses, errors = [], []
+    for path in paths:
+        try:
+            truth, det, e = replay(pickle.loads(Path(path).read_bytes()), smooth, segment)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+        n += len(truth)
+        within3 += match_attempts(truth, det, 3)
+        within5 += match_attempts(truth, det, 5)
+        errors.append(e)
+        for t in truth:
+            if not match_attempts([t], det, 3):
+                near = min(det, key=lambda x: abs(x[0] - t[0]) + abs(x[1] - t[1])) if det else None
+                off = None if near is None else (near[0] - t[0], near[1] - t[1])
+                misses.append(f"{Path(path).stem}: truth {t}, nearest detection off by {off}")
+    return ReplayScore(n, within3, within5, misses, np.concatenate(errors) if errors else np.zeros(0))
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edge.fusion.replay", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
     r = sub.add_parser("record", help="fuse simulated sessions and keep them from before the smoother")
@@ -137,25 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(args.records.glob(f"{args.pattern}.pkl"))
     if not paths:
         raise SystemExit(f"no records match {args.records}/{args.pattern}.pkl; record them first.")
-    n = within3 = within5 = 0
-    errors = []
-    for path in paths:
-        try:
-            truth, det, e = replay(pickle.loads(path.read_bytes()), args.smooth, args.segment)
-        except ValueError as err:
-            raise SystemExit(f"{path}: {err}") from None
-        n += len(truth)
-        within3 += match_attempts(truth, det, 3)
-        within5 += match_attempts(truth, det, 5)
-        errors.append(e)
-        for t in truth:
-            if not match_attempts([t], det, 3):
-                near = min(det, key=lambda x: abs(x[0] - t[0]) + abs(x[1] - t[1])) if det else None
-                off = None if near is None else (near[0] - t[0], near[1] - t[1])
-                print(f"  miss {path.stem}: truth {t}, nearest detection off by {off}")
-    e = np.concatenate(errors)
+    try:
+        res = replay_records(paths, args.smooth, args.segment)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    for m in res.misses:
+        print(f"  miss {m}")
+    n, within3 = res.attempts, res.within3
     print(f"{len(paths)} sessions, {n} attempts: within 3 frames {within3} ({100 * within3 / max(n, 1):.1f} %), "
-          f"within 5 {within5}; MPJPE {1000 * e.mean():.2f} mm")
+          f"within 5 {res.within5}; MPJPE {1000 * res.errors.mean():.2f} mm")
     return 0
 
 
