@@ -39,6 +39,19 @@ within ``RESUME_S`` (0.1 s) of being dropped is taken back as the start of that 
 throw's knee dip comes back before the arm rises, its fused activity stays at 20-39 deg/s between
 the two (a pause for the 40 deg/s quiet threshold), and the attempt otherwise started at the arm,
 12 frames late. A reset, and a drop after a 2 s pause (that is rest), are never taken back.
+Before the move's first strong frame (its lead-in) the candidate does not pause while any angle
+group moves over that group's own quiet threshold (``quiet_deg_s`` over the group's share of the
+spec weight, as for the start): a free throw's deep knee dip reads 50-100 deg/s in the legs but
+25-30 deg/s overall, and was otherwise judged back mid-dip and dropped, the attempt then starting
+at the arm, 14-19 frames late.
+
+Where the attempt's end is an event of the move itself (not ``ends_still``: the free throw's arm
+down, the sit-up's shoulders on the mat), the first pause of the truth's ``END_PAUSE_S`` in which
+every angle group is quiet and the move already qualifies as an attempt (back near the start pose
+after a long enough path) is its end, unless what follows takes the pose further from the start
+pose again (the attempt goes on). What only brings the body back nearer its start pose (the
+free-thrower's legs straightening 0.15 s after the arm is down, the fused elbow glitching back) is
+a recovery: waiting for the segmenter's 0.3 s pause had merged it, the end 7-11 frames late.
 
 The end is then placed by a least-squares fit of the move reaching rest (:func:`fit_boundary`)
 with the definition applied to the fitted model; where the spec's last keyframe is the body still
@@ -54,7 +67,9 @@ and up, the noisy sideways axis left out, so where the truth's sideways sway swi
 landing counts in the truth (the hips have not settled) and is followed only when the hips keep
 moving through it; the first frame of the hips' deceleration below 0.1 m/s is taken for the
 settling (the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), so
-travelling ends run 1-2 frames late on average. The start is the confirmed run over the threshold
+travelling ends run 1-2 frames late on average; the 9-frame derivative reads a decelerating hip's
+speed about a frame late (the window's curvature), so the frame before it is taken
+(``HIP_SPEED_LAG``). The start is the confirmed run over the threshold
 that leads into the move's first strong frame: a run of wobble that fell back under the threshold
 before it, the pose not having left the rest pose, is not the start.
 
@@ -240,6 +255,11 @@ STRONG_SHARE = 1.75
 STILL_M_S = 0.1  # a point at rest (the specs' at_rest keyframes: hip speed below 0.1 m/s; a travelling attempt's hips)
 POINT_POWERS = (3, 4, 5)  # the points' move reaching rest: a whole minimum-jerk polynomial
 SETTLE_BACK = 8  # the hips' settling is looked for from this many frames before the pause
+# The 9-frame derivative of a decelerating hip crosses STILL_M_S late: on the development sets
+# (tuning, untuned 700-1011 and 2000-2079 seeds) travelling ends were 1.6 frames late on average;
+# the frame before the first one below is taken (one frame: +6, -1 attempts there; shorter
+# derivative windows, 5 or 7 frames, let the wobble through and lost 4-10).
+HIP_SPEED_LAG = 1
 
 
 @dataclass
@@ -346,9 +366,13 @@ def _nanmedian(a: np.ndarray) -> np.ndarray:
 class _Candidate:
     """A move under way: its onset (stream frame), the pose before it (primary angles (n,), deg)
     and hip x (m), the noise floor, quiet threshold and start thresholds (overall and per angle
-    group, ``AttemptSegmenter._group_threshold``) (deg/s) when it started, its farthest
-    distance from the start pose so far (deg, ``AttemptSegmenter._dist``), its angular path (deg:
-    activity over the floor, integrated) and the current pause (frames, from ``quiet_at``)."""
+    group, ``AttemptSegmenter._group_threshold``) and each group's quiet threshold (deg/s) when it
+    started, its farthest distance from the start pose so far (deg, ``AttemptSegmenter._dist``),
+    its angular path (deg: activity over the floor, integrated), the current pause (frames, from
+    ``quiet_at``), whether its main move has begun (``strong``: activity at ``STRONG_SHARE`` x its
+    threshold) and the first pause at which it qualified as an attempt (``recovery``: that pause's
+    first frame and its distance from the start pose; None while there is none or once the pose
+    has moved further away again)."""
 
     on_at: int
     start_pose: np.ndarray
@@ -357,11 +381,14 @@ class _Candidate:
     quiet_below: float = QUIET_DEG_S
     on_deg_s: float = ON_DEG_S
     group_on: np.ndarray | None = None
+    group_quiet: np.ndarray | None = None
     far: float = 0.0
     path: float = 0.0
     quiet: int = 0
     quiet_at: int | None = None
     settling: bool = False
+    strong: bool = False
+    recovery: tuple[int, float] | None = None
 
 
 class AttemptSegmenter:
@@ -393,6 +420,11 @@ class AttemptSegmenter:
       half their distance: the ball back to the chest, standing up after a landing) -> a reset,
       dropped; back without a long enough path (or, travelling, without travel) -> dropped; a
       move that starts within ``resume_s`` of such a drop continues the dropped candidate.
+
+    ``lead_in_groups``: before the main move, an angle group over its own quiet threshold keeps the
+    candidate from pausing; ``recovery_ends``: an event-ended on-the-spot attempt ends at its first
+    qualifying pause when only a recovery follows (module docstring; both True as the appliance
+    runs, False for the rules as they were before session 15).
 
     A pause of ``long_quiet_s``, or the person leaving the view, ends whatever is under way (an
     attempt if it qualifies); a candidate that never pauses within twice the spec's longest
@@ -434,6 +466,8 @@ class AttemptSegmenter:
         confirm_s: float = 0.4,
         floor_s: float = 4.0,
         pad_frames: int = 0,
+        lead_in_groups: bool = True,
+        recovery_ends: bool = True,
         refiner=None,
     ):
         if fps <= 0:
@@ -469,6 +503,9 @@ class AttemptSegmenter:
         self.resume = int(round(resume_s * fps))
         self.quiet_deg_s = float(quiet_deg_s)
         self.confirm = max(1, int(round(confirm_s * fps)))
+        self.end_pause = max(2, int(round(END_PAUSE_S * fps)))  # the truth's end pause (frames)
+        self.lead_in_groups = bool(lead_in_groups)
+        self.recovery_ends = bool(recovery_ends) and not self.travels and not self._still_end
         self.floor_n = max(10, int(round(floor_s * fps)))
         lo, hi = spec.typical_duration_s
         self.min_frames = max(3, int(0.75 * lo * fps))
@@ -552,7 +589,10 @@ class AttemptSegmenter:
             quiet_at = cand.quiet_at if cand.quiet_at is not None else last
             verdict = self._judge(cand, quiet_at, last, final=True)
             if verdict == "attempt":
-                att = self._make(cand, quiet_at, refine_end=cand.quiet_at is not None)
+                if cand.recovery is not None:  # it had ended; the stream stopped during the recovery
+                    att = self._make(cand, cand.recovery[0])
+                else:
+                    att = self._make(cand, quiet_at, refine_end=cand.quiet_at is not None)
                 if att is not None:
                     out.append(att)
         self._reset()
@@ -630,6 +670,24 @@ class AttemptSegmenter:
             return np.nan
         return float((self.w[ok] * np.abs(p[ok] - q[ok])).sum() / self.w[ok].sum())
 
+    def _groups_quiet(self, cand: "_Candidate", lo: int, hi: int) -> bool:
+        """True when no angle group's activity reaches its quiet threshold (``cand.group_quiet``) on
+        stream frames [lo, hi]."""
+        g = np.stack(self._gact[lo - self._offset : hi - self._offset + 1])
+        return not (np.isfinite(g) & (g >= cand.group_quiet)).any()
+
+    def _track_recovery(self, cand: "_Candidate", s: int, d: float) -> None:
+        """Keep ``cand.recovery`` at stream frame s (d: the smoothed pose's distance from the start
+        pose there): set at the first pause of ``end_pause`` frames, every group quiet, at which the
+        move already qualifies as an attempt (``_judge``); cleared when a move after it takes the pose
+        further from the start pose than it was in that pause."""
+        if cand.recovery is None:
+            if cand.quiet == self.end_pause and self._groups_quiet(cand, cand.quiet_at, s):
+                if self._judge(cand, cand.quiet_at, s, final=False) == "attempt":
+                    cand.recovery = (cand.quiet_at, self._dist(self._pose(cand.quiet_at, s)[0], cand.start_pose))
+        elif cand.quiet == 0 and np.isfinite(d) and d > cand.recovery[1]:
+            cand.recovery = None  # it moves away from the start pose again: the attempt goes on
+
     def _step(self, s: int) -> list[Attempt]:
         """Advance the state machine with the activity of stream frame s."""
         a = self._act[s - self._offset]
@@ -652,8 +710,10 @@ class AttemptSegmenter:
                     self._cand.quiet, self._cand.quiet_at = 0, None
                 else:
                     pose, hip = self._pose(on_at - min(self._rest, 2 * self.hold), on_at - 1)
-                    self._cand = _Candidate(on_at, pose, hip, floor=floor, quiet_below=max(on, self.quiet_deg_s),
-                                            on_deg_s=on, group_on=group_on)
+                    quiet_below = max(on, self.quiet_deg_s)
+                    self._cand = _Candidate(on_at, pose, hip, floor=floor, quiet_below=quiet_below,
+                                            on_deg_s=on, group_on=group_on,
+                                            group_quiet=np.maximum(group_on, quiet_below * self._group_scale))
                 self._state = "moving"
             return []
         cand = self._cand
@@ -664,13 +724,20 @@ class AttemptSegmenter:
         d = self._dist(self._smooth[s - self._offset], cand.start_pose)
         if np.isfinite(d):
             cand.far = max(cand.far, d)
-        if a < cand.quiet_below:
+        if a >= STRONG_SHARE * cand.on_deg_s:
+            cand.strong = True
+        quiet = a < cand.quiet_below
+        if quiet and self.lead_in_groups and not cand.strong:  # the lead-in: no group may be moving
+            quiet = self._groups_quiet(cand, s, s)
+        if quiet:
             cand.quiet += 1
             if cand.quiet == 1:
                 cand.quiet_at = s
         else:
             cand.quiet = 0
             cand.quiet_at = None
+        if self.recovery_ends:
+            self._track_recovery(cand, s, d)
         verdict = None
         if cand.settling:  # a travelling attempt, over but for the hips coming to rest
             if cand.quiet == 0:
@@ -705,7 +772,8 @@ class AttemptSegmenter:
         candidate at stream frame s, and go back to idle."""
         out: list[Attempt] = []
         if verdict == "attempt":
-            att = self._make(cand, cand.quiet_at, not_before=settled)
+            end_at = cand.quiet_at if cand.recovery is None else cand.recovery[0]
+            att = self._make(cand, end_at, not_before=settled)
             if att is not None:
                 out.append(att)
                 end_pose, _ = self._pose(cand.quiet_at, s)
@@ -784,8 +852,8 @@ class AttemptSegmenter:
 
         The spec's ``stabilized`` keyframe asks for the speed to *stay* below for 0.2 s; on the fused
         stream the hips' 2-3 cm wobble at rest reads 0.1-0.2 m/s now and then, so the first frame of
-        the landing's deceleration below the threshold is taken (the sideways component, depth for a
-        side-on camera, is the noisiest and is left out)."""
+        the landing's deceleration below the threshold is taken, less ``HIP_SPEED_LAG`` (the sideways
+        component, depth for a side-on camera, is the noisiest and is left out)."""
         lo = max(lo, self._offset + self._half)
         last = self._offset + len(self._frames) - 1 - self._half  # the last frame with a centred window
         if last < lo:
@@ -796,7 +864,7 @@ class AttemptSegmenter:
         win = np.lib.stride_tricks.sliding_window_view(h[:, :2], SG_WINDOW, axis=0)  # (m, 2, window)
         speed = np.linalg.norm(win @ self._dw, axis=1) * self.fps
         below = np.nonzero(speed < STILL_M_S)[0]
-        return lo + int(below[0]) if below.size else None
+        return max(lo, lo + int(below[0]) - HIP_SPEED_LAG) if below.size else None
 
     def _refine_end(self, k_end: int) -> int:
         x, lo = self._window(k_end - 14, k_end + self.rest)
