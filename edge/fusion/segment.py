@@ -78,10 +78,10 @@ wobble (5-20 deg over a few frames, mostly on joints the body model placed) is c
 move, so a lead-in slower than the threshold (a free throw's shallow knee dip) is found late, and
 wobble that runs into a move with the pose already off the rest pose makes an early start; errors
 of the fused stream itself (an elbow overshooting after it stops, knees lagging after a landing)
-move an end by 4-6 frames; a slow squat descent goes from the truth's 5 deg/s to the threshold in
-4-5 frames, and its start is then found 3-4 frames late (``START_LAG`` is one frame); a candidate
-that starts on the tail of the move before (its start pose measured in motion) can merge with the
-next attempt.
+move an end by 4-6 frames; squat starts and ends are 4-8 frames off now and then (the widest
+spread of the five actions; not explained by how slowly the descent starts); a candidate that
+starts on the tail of the move before (its start pose measured in motion) can merge with the next
+attempt.
 
 A learnt correction of the boundaries (``refiner``, ``edge.fusion.boundary``) was tried in session
 14 and is not used: over the seed sets it was measured on it gained as often as it lost
