@@ -1,6 +1,7 @@
 """Streaming segmenter, session 15's rules: a lead-in that one body part makes (the free throw's
 knee dip) is not a pause; an event-ended attempt ends at its first qualifying pause when only a
-recovery follows; a travelling attempt's hips settle where their clean speed falls under 0.1 m/s."""
+recovery follows; a pause at the last attempt's ready pose before an attempt-sized path drops the
+candidate; a travelling attempt's hips settle where their clean speed falls under 0.1 m/s."""
 
 from __future__ import annotations
 
@@ -65,6 +66,20 @@ def test_recovery_ends_only_where_the_end_is_an_event():
     assert AttemptSegmenter(load_action("sit_up")).recovery_ends
     for action in ("deep_squat", "volleyball_overhead_pass", "standing_long_jump"):
         assert not AttemptSegmenter(load_action(action)).recovery_ends, action
+
+
+def test_a_pause_at_the_ready_pose_before_any_attempt_drops_the_candidate():
+    # fused free throw, development seed 2065: after the second attempt the ball comes back to the
+    # chest while the fused elbow glitches (30-70 deg off for a few frames); a candidate starts on
+    # that tail, its start pose measured in motion, so its pause at the ready pose did not read as
+    # back, and it ran on into the third attempt
+    fs = fuse_simulated(FREE_THROW, 2065, n_attempts=3)
+    now = _errors(fs)
+    before = _errors(fs, ready_drops=False)
+    assert before[2][0] <= -20, before
+    assert all(abs(s) <= 3 and abs(e) <= 3 for s, e in now), now
+    assert now[:2] == before[:2]
+    assert not AttemptSegmenter(load_action("standing_long_jump")).ready_drops  # the stand-up: a reset
 
 
 @pytest.mark.parametrize("duration_s", [0.6, 0.8, 1.0])

@@ -53,6 +53,12 @@ pose again (the attempt goes on). What only brings the body back nearer its star
 free-thrower's legs straightening 0.15 s after the arm is down, the fused elbow glitching back) is
 a recovery: waiting for the segmenter's 0.3 s pause had merged it, the end 7-11 frames late.
 
+An on-the-spot candidate that pauses at the pose the last attempt started from (the ready pose,
+within the reset tolerance) before it has an attempt-sized path is dropped: its start pose was
+measured on the tail of the move before (a reset with a fused elbow glitch in it), so the pause did
+not read as back, and the candidate ran on into the next attempt, which then started 36-56 frames
+early.
+
 The end is then placed by a least-squares fit of the move reaching rest (:func:`fit_boundary`)
 with the definition applied to the fitted model; where the spec's last keyframe is the body still
 (:func:`ends_still`: the pass's ``recovery``, the squat's ``end``) an on-the-spot attempt's end is
@@ -426,8 +432,10 @@ class AttemptSegmenter:
 
     ``lead_in_groups``: before the main move, an angle group over its own quiet threshold keeps the
     candidate from pausing; ``recovery_ends``: an event-ended on-the-spot attempt ends at its first
-    qualifying pause when only a recovery follows (module docstring; both True as the appliance
-    runs, False for the rules as they were before session 15).
+    qualifying pause when only a recovery follows; ``ready_drops``: an on-the-spot candidate that
+    pauses, before an attempt-sized path, at the pose the last attempt started from (within the
+    reset tolerance) is dropped (module docstring; all three True as the appliance runs, False for
+    the rules as they were before session 15).
 
     A pause of ``long_quiet_s``, or the person leaving the view, ends whatever is under way (an
     attempt if it qualifies); a candidate that never pauses within twice the spec's longest
@@ -471,6 +479,7 @@ class AttemptSegmenter:
         pad_frames: int = 0,
         lead_in_groups: bool = True,
         recovery_ends: bool = True,
+        ready_drops: bool = True,
         refiner=None,
     ):
         if fps <= 0:
@@ -509,6 +518,7 @@ class AttemptSegmenter:
         self.end_pause = max(2, int(round(END_PAUSE_S * fps)))  # the truth's end pause (frames)
         self.lead_in_groups = bool(lead_in_groups)
         self.recovery_ends = bool(recovery_ends) and not self.travels and not self._still_end
+        self.ready_drops = bool(ready_drops) and not self.travels
         self.floor_n = max(10, int(round(floor_s * fps)))
         lo, hi = spec.typical_duration_s
         self.min_frames = max(3, int(0.75 * lo * fps))
@@ -811,6 +821,10 @@ class AttemptSegmenter:
                 return "reset"
         if back:
             return "drop"
+        if self.ready_drops and self._prev is not None and not big and not final:
+            ps, pe = self._prev
+            if self._dist(pose, ps) < max(0.5 * self._dist(ps, pe), self.reset_tol):
+                return "drop"  # at the pose the last attempt started from, no attempt made
         if final:
             if self.travels:
                 return "attempt" if moved and big else "drop"
