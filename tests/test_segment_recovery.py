@@ -27,34 +27,30 @@ def _errors(fs, **kw) -> list[tuple[int, int]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def deep_dip():
-    # fused free throw, untuned seed 810: the first attempt's knee dip is 40 deg deep and slow
-    # (legs 60-100 deg/s, overall 24-27 deg/s: under the 40 deg/s quiet threshold)
-    return fuse_simulated(FREE_THROW, 810, n_attempts=3)
+def _with_and_without(seed: int, rule: str) -> tuple[list, list]:
+    """Errors on fused free-throw session ``seed`` (3 attempts) with the rule (as the appliance runs)
+    and with it switched off."""
+    fs = fuse_simulated(FREE_THROW, seed, n_attempts=3)
+    return _errors(fs), _errors(fs, **{rule: False})
 
 
-def test_a_knee_dip_moving_the_legs_alone_is_not_a_pause(deep_dip):
-    now = _errors(deep_dip)
-    before = _errors(deep_dip, lead_in_groups=False)
-    # judged by the overall activity, the dip 'paused' and was dropped mid-dip as back at its start
-    # pose: the attempt started at the arm; with the legs' own quiet threshold it starts at the dip
+def test_a_knee_dip_moving_the_legs_alone_is_not_a_pause():
+    # development seed 810: the first attempt's knee dip is 40 deg deep and slow (legs 60-100
+    # deg/s, overall 24-27 deg/s: under the 40 deg/s quiet threshold). Judged by the overall
+    # activity, the dip 'paused' and was dropped mid-dip as back at its start pose, and the attempt
+    # started at the arm; with the legs' own quiet threshold it starts at the dip
+    now, before = _with_and_without(810, "lead_in_groups")
     assert before[0][0] >= 10, before
     assert abs(now[0][0]) <= 3 and abs(now[0][1]) <= 3, now
     assert now[1:] == before[1:]  # the other two attempts did not depend on it
 
 
-@pytest.fixture(scope="module")
-def legs_settle():
-    # fused free throw, untuned seed 901: 0.13 s after the first attempt's arm is down the legs
-    # straighten to a relaxed stance (the truth's end pause is 4 frames; fused, the pause is 3-4)
-    return fuse_simulated(FREE_THROW, 901, n_attempts=3)
-
-
-def test_a_recovery_after_an_event_ended_attempt_is_not_part_of_it(legs_settle):
-    now = _errors(legs_settle)
-    before = _errors(legs_settle, recovery_ends=False)
-    assert before[0][1] >= 6, before  # the segmenter's 0.3 s pause came after the legs' move
+def test_a_recovery_after_an_event_ended_attempt_is_not_part_of_it():
+    # development seed 901: 0.13 s after the first attempt's arm is down the legs straighten to a
+    # relaxed stance (the truth's end pause is 4 frames; fused, the pause is 3-4); the segmenter's
+    # 0.3 s pause came after the legs' move
+    now, before = _with_and_without(901, "recovery_ends")
+    assert before[0][1] >= 6, before
     assert abs(now[0][0]) <= 3 and abs(now[0][1]) <= 3, now
     assert now[0][0] == before[0][0]
 
@@ -69,13 +65,11 @@ def test_recovery_ends_only_where_the_end_is_an_event():
 
 
 def test_a_pause_at_the_ready_pose_before_any_attempt_drops_the_candidate():
-    # fused free throw, development seed 2065: after the second attempt the ball comes back to the
-    # chest while the fused elbow glitches (30-70 deg off for a few frames); a candidate starts on
-    # that tail, its start pose measured in motion, so its pause at the ready pose did not read as
-    # back, and it ran on into the third attempt
-    fs = fuse_simulated(FREE_THROW, 2065, n_attempts=3)
-    now = _errors(fs)
-    before = _errors(fs, ready_drops=False)
+    # development seed 2065: after the second attempt the ball comes back to the chest while the
+    # fused elbow glitches (30-70 deg off for a few frames); a candidate starts on that tail, its
+    # start pose measured in motion, so its pause at the ready pose did not read as back, and it
+    # ran on into the third attempt
+    now, before = _with_and_without(2065, "ready_drops")
     assert before[2][0] <= -20, before
     assert all(abs(s) <= 3 and abs(e) <= 3 for s, e in now), now
     assert now[:2] == before[:2]

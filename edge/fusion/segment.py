@@ -72,10 +72,9 @@ and up, the noisy sideways axis left out, so where the truth's sideways sway swi
 0.1 m/s after the hips first stop the end comes 10 frames early). A long jumper's balance step after the
 landing counts in the truth (the hips have not settled) and is followed only when the hips keep
 moving through it; the first frame of the hips' deceleration below 0.1 m/s is taken for the
-settling (the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), so
-travelling ends run 1-2 frames late on average; the 9-frame derivative reads a decelerating hip's
-speed about a frame late (the window's curvature), so the frame before it is taken
-(``HIP_SPEED_LAG``). The start is the confirmed run over the threshold
+settling (the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), less
+one frame (``HIP_SPEED_LAG``: the 9-frame derivative reads a decelerating hip's speed about a frame
+late, the window's curvature; travelling ends had run 1.6 frames late on average). The start is the confirmed run over the threshold
 that leads into the move's first strong frame: a run of wobble that fell back under the threshold
 before it, the pose not having left the rest pose, is not the start.
 
@@ -814,17 +813,17 @@ class AttemptSegmenter:
             return "attempt"
         if not self.travels and back and big:
             return "attempt"
+        at_ready = False  # the pause at the pose the last attempt started from
         if self._prev is not None:  # from the last attempt's end pose back to its start pose
             ps, pe = self._prev
             tol = max(0.5 * self._dist(ps, pe), self.reset_tol)
-            if self._dist(cand.start_pose, pe) < tol and self._dist(pose, ps) < tol:
+            at_ready = self._dist(pose, ps) < tol
+            if at_ready and self._dist(cand.start_pose, pe) < tol:
                 return "reset"
         if back:
             return "drop"
-        if self.ready_drops and self._prev is not None and not big and not final:
-            ps, pe = self._prev
-            if self._dist(pose, ps) < max(0.5 * self._dist(ps, pe), self.reset_tol):
-                return "drop"  # at the pose the last attempt started from, no attempt made
+        if self.ready_drops and at_ready and not big and not final:
+            return "drop"  # back at the ready pose, no attempt made (its start pose was taken in motion)
         if final:
             if self.travels:
                 return "attempt" if moved and big else "drop"
