@@ -374,8 +374,7 @@ def _nanmedian(a: np.ndarray) -> np.ndarray:
 class _Candidate:
     """A move under way: its onset (stream frame), the pose before it (primary angles (n,), deg)
     and hip x (m), the noise floor, quiet threshold and start thresholds (overall and per angle
-    group, ``AttemptSegmenter._group_threshold``) and each group's quiet threshold (deg/s) when it
-    started, its farthest distance from the start pose so far (deg, ``AttemptSegmenter._dist``),
+    group, ``AttemptSegmenter._group_threshold``) (deg/s) when it started, its farthest distance from the start pose so far (deg, ``AttemptSegmenter._dist``),
     its angular path (deg: activity over the floor, integrated), the current pause (frames, from
     ``quiet_at``), whether its main move has begun (``strong``: activity at ``STRONG_SHARE`` x its
     threshold) and the first pause at which it qualified as an attempt (``recovery``: that pause's
@@ -389,7 +388,6 @@ class _Candidate:
     quiet_below: float = QUIET_DEG_S
     on_deg_s: float = ON_DEG_S
     group_on: np.ndarray | None = None
-    group_quiet: np.ndarray | None = None
     far: float = 0.0
     path: float = 0.0
     quiet: int = 0
@@ -514,7 +512,7 @@ class AttemptSegmenter:
         self.resume = int(round(resume_s * fps))
         self.quiet_deg_s = float(quiet_deg_s)
         self.confirm = max(1, int(round(confirm_s * fps)))
-        self.end_pause = max(2, int(round(END_PAUSE_S * fps)))  # the truth's end pause (frames)
+        self.end_pause = max(1, int(round(END_PAUSE_S * fps)))  # the truth's end pause (frames), as movement_bounds
         self.lead_in_groups = bool(lead_in_groups)
         self.recovery_ends = bool(recovery_ends) and not self.travels and not self._still_end
         self.ready_drops = bool(ready_drops) and not self.travels
@@ -683,10 +681,12 @@ class AttemptSegmenter:
         return float((self.w[ok] * np.abs(p[ok] - q[ok])).sum() / self.w[ok].sum())
 
     def _groups_quiet(self, cand: "_Candidate", lo: int, hi: int) -> bool:
-        """True when no angle group's activity reaches its quiet threshold (``cand.group_quiet``) on
-        stream frames [lo, hi]."""
+        """True when no angle group's activity reaches its quiet threshold on stream frames [lo, hi]:
+        the candidate's quiet threshold over the group's share of the spec weight (as its start
+        threshold is), not below the group's start threshold."""
         g = np.stack(self._gact[lo - self._offset : hi - self._offset + 1])
-        return not (np.isfinite(g) & (g >= cand.group_quiet)).any()
+        below = np.maximum(cand.group_on, cand.quiet_below * self._group_scale)
+        return not (np.isfinite(g) & (g >= below)).any()
 
     def _track_recovery(self, cand: "_Candidate", s: int, d: float) -> None:
         """Keep ``cand.recovery`` at stream frame s (d: the smoothed pose's distance from the start
@@ -722,10 +722,8 @@ class AttemptSegmenter:
                     self._cand.quiet, self._cand.quiet_at = 0, None
                 else:
                     pose, hip = self._pose(on_at - min(self._rest, 2 * self.hold), on_at - 1)
-                    quiet_below = max(on, self.quiet_deg_s)
-                    self._cand = _Candidate(on_at, pose, hip, floor=floor, quiet_below=quiet_below,
-                                            on_deg_s=on, group_on=group_on,
-                                            group_quiet=np.maximum(group_on, quiet_below * self._group_scale))
+                    self._cand = _Candidate(on_at, pose, hip, floor=floor, quiet_below=max(on, self.quiet_deg_s),
+                                            on_deg_s=on, group_on=group_on)
                 self._state = "moving"
             return []
         cand = self._cand
