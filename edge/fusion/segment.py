@@ -74,17 +74,22 @@ landing counts in the truth (the hips have not settled) and is followed only whe
 moving through it; the first frame of the hips' deceleration below 0.1 m/s is taken for the
 settling (the spec asks it to hold for 0.2 s, which the fused hips' 2-3 cm wobble breaks), less
 one frame (``HIP_SPEED_LAG``: the 9-frame derivative reads a decelerating hip's speed about a frame
-late, the window's curvature; travelling ends had run 1.6 frames late on average). The start is the confirmed run over the threshold
-that leads into the move's first strong frame: a run of wobble that fell back under the threshold
-before it, the pose not having left the rest pose, is not the start.
+late, the window's curvature; travelling ends had run 1.6 frames late on average). The start is found
+from the confirmed run over the threshold that leads into the move's first strong frame (a run of
+wobble that fell back under the threshold before it, the pose not having left the rest pose, is not
+the start), then placed as the end is: a least-squares fit of the move leaving rest over the frames
+around that run, the truth's 20 deg/s read on the fitted model, one frame earlier (``START_LAG``).
+On the fused stream the run itself began on wobble a few frames early, or late where the wobble
+held the activity under the raised threshold (``fit_start``; the squat's starts, 4-8 frames off now
+and then, were the widest spread of the five actions).
 
 Where it still goes wrong (details in the results file): the fused stream's correlated joint-angle
 wobble (5-20 deg over a few frames, mostly on joints the body model placed) is comparable to a slow
 move, so a lead-in slower than the threshold (a free throw's shallow knee dip) is found late, and
 wobble that runs into a move with the pose already off the rest pose makes an early start; errors
 of the fused stream itself (an elbow overshooting after it stops, knees lagging after a landing)
-move an end by 4-6 frames; squat starts and ends are 4-8 frames off now and then (the widest
-spread of the five actions; not explained by how slowly the descent starts); a candidate that
+move an end by 4-6 frames; squat ends are 4-6 frames early now and then, and squat and sit-up
+starts 4-5 frames late; a candidate that
 starts on the tail of the move before (its start pose measured in motion) can merge with the next
 attempt.
 
@@ -268,6 +273,10 @@ SETTLE_BACK = 8  # the hips' settling is looked for from this many frames before
 # the frame before the first one below is taken (one frame: +6, -1 attempts there; shorter
 # derivative windows, 5 or 7 frames, let the wobble through and lost 4-10).
 HIP_SPEED_LAG = 1
+# The start's onset fit (``AttemptSegmenter._fit_onset``): frames before and after the threshold run's
+# first frame, and how far before and after it the change point is looked for.
+FIT_BEFORE, FIT_AFTER = 16, 14
+FIT_GRID = (8, 3)
 
 
 @dataclass
@@ -445,9 +454,10 @@ class AttemptSegmenter:
     ``STILL_M_S`` (along travel and up), its end not before that frame. Its end is placed by
     a least-squares fit of the move reaching rest (``fit_boundary``) and the truth's definition applied to the fitted model
     (when the spec's last keyframe is the body still, ``ends_still``, not before the points have
-    stopped: ``_points_rest``); its start one frame before the
-    confirmed run over the threshold (the overall one or any group's) that leads into the first
-    frame at ``STRONG_SHARE`` x the threshold (``_refine_start``). ``refiner`` (a callable
+    stopped: ``_points_rest``); its start one frame before the threshold crossing of a fit of the
+    move leaving rest (``_fit_onset``) around the confirmed run over the threshold (the overall one
+    or any group's) that leads into the first frame at ``STRONG_SHARE`` x the threshold
+    (``_refine_start``; ``fit_start=False``: before that run itself). ``refiner`` (a callable
     ``(segmenter, candidate, start, end, end_pose) -> (start, end)``, an experiment:
     ``edge.fusion.boundary``) then moves both; None (the default, as the appliance runs) keeps the
     rules' frames.
@@ -477,6 +487,7 @@ class AttemptSegmenter:
         lead_in_groups: bool = True,
         recovery_ends: bool = True,
         ready_drops: bool = True,
+        fit_start: bool = True,
         refiner=None,
     ):
         if fps <= 0:
@@ -516,6 +527,7 @@ class AttemptSegmenter:
         self.lead_in_groups = bool(lead_in_groups)
         self.recovery_ends = bool(recovery_ends) and not self.travels and not self._still_end
         self.ready_drops = bool(ready_drops) and not self.travels
+        self.fit_start = bool(fit_start)
         self.floor_n = max(10, int(round(floor_s * fps)))
         lo, hi = spec.typical_duration_s
         self.min_frames = max(3, int(0.75 * lo * fps))
@@ -841,8 +853,10 @@ class AttemptSegmenter:
         ``far_min_deg`` of the rest pose (it had not left it: the fused stream's wobble, and the move
         started from the pause after it) is not the start. The 9-frame derivative
         sees a move from rest one frame early; measured on simulated sessions the run begins one
-        frame after the truth's last still frame (``START_LAG``; a least-squares onset fit on the
-        smoothed fused stream was biased early by its slow drift and is not used here).
+        frame after the truth's last still frame (``START_LAG``).
+
+        With ``fit_start`` the crossing is then read on a least-squares fit of the move leaving rest
+        (``_fit_onset``) rather than on the noisy activity itself.
         """
         k_on, on = cand.on_at, cand.on_deg_s
         hi = min(k_end, self._offset + len(self._act) - 1)
@@ -858,7 +872,32 @@ class AttemptSegmenter:
                 d = self._dist(self._smooth[k_on + k - 1 - self._offset], cand.start_pose)
                 if np.isfinite(d) and d < self.far_min:
                     k_on += k
+        if self.fit_start:
+            k_on = self._fit_onset(k_on)
         return max(k_on - START_LAG, self._offset)
+
+    def _fit_onset(self, k_on: int) -> int:
+        """The first stream frame at which the fitted move leaving rest reaches ``on_deg_s`` (the
+        truth's threshold: the model has no noise to rise over), near the threshold run that began at
+        ``k_on``; ``k_on`` itself where the fit finds no such frame.
+
+        The primary angles over [k_on - ``FIT_BEFORE``, k_on + ``FIT_AFTER``] are fitted as rest, then
+        the leading terms of a minimum-jerk move (``fit_boundary``, direction +1, change points within
+        ``FIT_GRID`` of k_on), each angle weighted by its confidence over its noise variance as the
+        end's fit is. The fitted model's activity crosses the threshold once, where a run of the noisy
+        activity may start a few frames early or late on wobble (the fit reads every frame of the
+        window); its crossing, less ``START_LAG``, is the start, as for the run.
+        """
+        x, lo = self._window(k_on - FIT_BEFORE, k_on + FIT_AFTER)
+        w = np.nanmean(np.stack(self._wconf[lo - self._offset : lo - self._offset + len(x)]), axis=0) / self._noise_var()
+        grid = np.arange(k_on - FIT_GRID[0] - lo, k_on + FIT_GRID[1] - lo + 0.01, 0.25)
+        grid = grid[(grid >= 4) & (grid <= len(x) - 4)]
+        if grid.size == 0:
+            return k_on
+        t0, coef = fit_boundary(x, w, grid, +1)
+        act = model_activity(coef, self.w, t0, np.arange(len(x)), +1, self.fps)
+        on = np.nonzero(act >= self.on_deg_s)[0]
+        return lo + int(on[0]) if on.size else k_on
 
     def _hips_settled(self, lo: int) -> int | None:
         """First stream frame >= lo where the mid-hip speed along travel and up (m/s, 9-frame
