@@ -80,8 +80,8 @@ wobble that fell back under the threshold before it, the pose not having left th
 the start), then placed as the end is: a least-squares fit of the move leaving rest over the frames
 around that run, the truth's 20 deg/s read on the fitted model, one frame earlier (``START_LAG``).
 On the fused stream the run itself began on wobble a few frames early, or late where the wobble
-held the activity under the raised threshold (``fit_start``; the squat's starts, 4-8 frames off now
-and then, were the widest spread of the five actions).
+held the activity under the raised threshold (``fit_start``; before it the squat's starts, 4-8
+frames off now and then, were the widest spread of the five actions).
 
 Where it still goes wrong (details in the results file): the fused stream's correlated joint-angle
 wobble (5-20 deg over a few frames, mostly on joints the body model placed) is comparable to a slow
@@ -845,6 +845,11 @@ class AttemptSegmenter:
         hi = min(hi, self._offset + len(self._frames) - 1)
         return np.stack(self._angles[lo - self._offset : hi - self._offset + 1]), lo
 
+    def _fit_weights(self, lo: int, m: int) -> np.ndarray:
+        """Weights (n,) of the primary angles in a boundary fit over the m stream frames from lo: their
+        mean confidence there (spec-weighted) over their noise variance."""
+        return np.nanmean(np.stack(self._wconf[lo - self._offset : lo - self._offset + m]), axis=0) / self._noise_var()
+
     def _refine_start(self, cand: "_Candidate", k_end: int) -> int:
         """The start from the confirmed run above the candidate's threshold ``on`` (deg/s), or an angle
         group's above its own, that leads into the move's first strong frame (activity >=
@@ -886,10 +891,13 @@ class AttemptSegmenter:
         ``FIT_GRID`` of k_on), each angle weighted by its confidence over its noise variance as the
         end's fit is. The fitted model's activity crosses the threshold once, where a run of the noisy
         activity may start a few frames early or late on wobble (the fit reads every frame of the
-        window); its crossing, less ``START_LAG``, is the start, as for the run.
+        window); its crossing, less ``START_LAG``, is the start, as for the run. (The fitted change
+        point itself, and the model's last frame under ``still_deg_s``, are 1-4 frames early,
+        depending on the action, on the true joints as on the fused ones: the move is not the
+        polynomial that far from its onset. The crossing is within a frame or two.)
         """
         x, lo = self._window(k_on - FIT_BEFORE, k_on + FIT_AFTER)
-        w = np.nanmean(np.stack(self._wconf[lo - self._offset : lo - self._offset + len(x)]), axis=0) / self._noise_var()
+        w = self._fit_weights(lo, len(x))
         grid = np.arange(k_on - FIT_GRID[0] - lo, k_on + FIT_GRID[1] - lo + 0.01, 0.25)
         grid = grid[(grid >= 4) & (grid <= len(x) - 4)]
         if grid.size == 0:
@@ -921,8 +929,7 @@ class AttemptSegmenter:
 
     def _refine_end(self, k_end: int) -> int:
         x, lo = self._window(k_end - 14, k_end + self.rest)
-        var = self._noise_var()
-        w = np.nanmean(np.stack(self._wconf[lo - self._offset : lo - self._offset + len(x)]), axis=0) / var
+        w = self._fit_weights(lo, len(x))
         grid = np.arange(k_end - 6 - lo, min(k_end + 8 - lo, len(x) - 3) + 0.01, 0.25)
         grid = grid[grid >= 4]
         if grid.size == 0:
