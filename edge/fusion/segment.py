@@ -89,9 +89,8 @@ move, so a lead-in slower than the threshold (a free throw's shallow knee dip) i
 wobble that runs into a move with the pose already off the rest pose makes an early start; errors
 of the fused stream itself (an elbow overshooting after it stops, knees lagging after a landing)
 move an end by 4-6 frames; squat ends are 4-6 frames early now and then, and squat and sit-up
-starts 4-5 frames late; a candidate that
-starts on the tail of the move before (its start pose measured in motion) can merge with the next
-attempt.
+starts 4-5 frames late; a candidate that starts on the tail of the move before (its start pose
+measured in motion) can merge with the next attempt.
 
 A learnt correction of the boundaries (``refiner``, ``edge.fusion.boundary``) was tried in session
 14 and is not used: over the seed sets it was measured on it gained as often as it lost
@@ -383,9 +382,10 @@ def _nanmedian(a: np.ndarray) -> np.ndarray:
 class _Candidate:
     """A move under way: its onset (stream frame), the pose before it (primary angles (n,), deg)
     and hip x (m), the noise floor, quiet threshold and start thresholds (overall and per angle
-    group, ``AttemptSegmenter._group_threshold``) (deg/s) when it started, its farthest distance from the start pose so far (deg, ``AttemptSegmenter._dist``),
-    its angular path (deg: activity over the floor, integrated), the current pause (frames, from
-    ``quiet_at``), whether its main move has begun (``strong``: activity at ``STRONG_SHARE`` x its
+    group, ``AttemptSegmenter._group_threshold``) (deg/s) when it started, its farthest distance
+    from the start pose so far (deg, ``AttemptSegmenter._dist``), its angular path (deg: activity
+    over the floor, integrated), the current pause (frames, from ``quiet_at``), whether its main
+    move has begun (``strong``: activity at ``STRONG_SHARE`` x its
     threshold) and the first pause at which it qualified as an attempt (``recovery``: that pause's
     first frame and its distance from the start pose; None while there is none or once the pose
     has moved further away again)."""
@@ -845,10 +845,13 @@ class AttemptSegmenter:
         hi = min(hi, self._offset + len(self._frames) - 1)
         return np.stack(self._angles[lo - self._offset : hi - self._offset + 1]), lo
 
-    def _fit_weights(self, lo: int, m: int) -> np.ndarray:
-        """Weights (n,) of the primary angles in a boundary fit over the m stream frames from lo: their
-        mean confidence there (spec-weighted) over their noise variance."""
-        return np.nanmean(np.stack(self._wconf[lo - self._offset : lo - self._offset + m]), axis=0) / self._noise_var()
+    def _fit_activity(self, x: np.ndarray, lo: int, grid: np.ndarray, direction: int) -> tuple[float, np.ndarray]:
+        """A boundary fit (``fit_boundary``) of the primary angles x (m, n) on the stream frames from lo,
+        each angle weighted by its mean confidence there (spec-weighted) over its noise variance:
+        the change point (frames from lo) and the fitted model's activity (m,) (deg/s)."""
+        w = np.nanmean(np.stack(self._wconf[lo - self._offset : lo - self._offset + len(x)]), axis=0) / self._noise_var()
+        t, coef = fit_boundary(x, w, grid, direction)
+        return t, model_activity(coef, self.w, t, np.arange(len(x)), direction, self.fps)
 
     def _refine_start(self, cand: "_Candidate", k_end: int) -> int:
         """The start from the confirmed run above the candidate's threshold ``on`` (deg/s), or an angle
@@ -897,13 +900,11 @@ class AttemptSegmenter:
         polynomial that far from its onset. The crossing is within a frame or two.)
         """
         x, lo = self._window(k_on - FIT_BEFORE, k_on + FIT_AFTER)
-        w = self._fit_weights(lo, len(x))
         grid = np.arange(k_on - FIT_GRID[0] - lo, k_on + FIT_GRID[1] - lo + 0.01, 0.25)
         grid = grid[(grid >= 4) & (grid <= len(x) - 4)]
         if grid.size == 0:
             return k_on
-        t0, coef = fit_boundary(x, w, grid, +1)
-        act = model_activity(coef, self.w, t0, np.arange(len(x)), +1, self.fps)
+        _, act = self._fit_activity(x, lo, grid, +1)
         on = np.nonzero(act >= self.on_deg_s)[0]
         return lo + int(on[0]) if on.size else k_on
 
@@ -929,14 +930,11 @@ class AttemptSegmenter:
 
     def _refine_end(self, k_end: int) -> int:
         x, lo = self._window(k_end - 14, k_end + self.rest)
-        w = self._fit_weights(lo, len(x))
         grid = np.arange(k_end - 6 - lo, min(k_end + 8 - lo, len(x) - 3) + 0.01, 0.25)
         grid = grid[grid >= 4]
         if grid.size == 0:
             return k_end
-        t1, coef = fit_boundary(x, w, grid, -1)
-        frames = np.arange(0, len(x))
-        act = model_activity(coef, self.w, t1, frames, -1, self.fps)
+        t1, act = self._fit_activity(x, lo, grid, -1)
         moving = np.nonzero(act >= self.on_deg_s)[0]
         k = moving[-1] + 1 if moving.size else int(np.ceil(t1))
         if self._still_end:  # the last keyframe is the body still: not before the points have stopped
