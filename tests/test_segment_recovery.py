@@ -11,7 +11,7 @@ import pytest
 from edge.actions.spec import load_action
 from edge.fusion.bench import segment_fused
 from edge.fusion.evaluate import fuse_simulated
-from edge.fusion.segment import HIP_L, HIP_R, STILL_M_S, AttemptSegmenter
+from edge.fusion.segment import HIP_L, HIP_R, STILL_M_S, AttemptSegmenter, _Candidate
 from tests.test_segment import F, _knee_joints
 
 FREE_THROW = "basketball_free_throw"
@@ -94,4 +94,6 @@ def test_the_hips_settle_where_their_speed_falls_under_still_m_s(duration_s):
         seg.push(F(k / fps, 1_000_000 + int(round(k * 33_333.3)), j[k], np.full(17, 0.9)))
     hips = 0.5 * (j[:, HIP_L, 0] + j[:, HIP_R, 0])
     assert np.allclose(np.diff(hips), np.diff(x))  # the hips carry the glide
-    assert seg._hips_settled(peak) == truth
+    cand = _Candidate(0, np.zeros(len(seg.w)), 0.0, quiet_at=peak)
+    assert seg._hips_settled(cand, peak) == truth  # no sideways sway: the stop along travel
+    assert cand.settled_along is None
