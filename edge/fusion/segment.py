@@ -86,10 +86,11 @@ On the fused stream the run itself began on wobble a few frames early, or late w
 held the activity under the raised threshold (``fit_start``; before it the squat's starts, 4-8
 frames off now and then, were the widest spread of the five actions). The squat's two fits use a
 lower-order model (``low_order``, ``LOW_ORDER_ACTIONS``: u^2 alone, 2 coefficients per angle
-instead of 3), and its end is the fitted angles' pause alone, not held back for the points' rest:
-its slow onset and finish reach the threshold where the fused knees' wobble is as large as the
-move, and the minimum-jerk terms bent to it (ends 4-6 frames early or late; chosen on the
-development sets, session 17).
+instead of 3), and its end is the fitted angles' pause alone, not held back for the points' rest
+(chosen on the development sets, session 17: its ends had been 4-6 frames early or late, its
+starts 4-5 late). On clean simulated squats both models are right; the likely reason is noise:
+the squat's slow onset and finish reach the threshold where the fused knees' wobble is as large
+as the move, and the three-coefficient fit bends to it.
 
 Where it still goes wrong (details in the results file): the fused stream's correlated joint-angle
 wobble (5-20 deg over a few frames, mostly on joints the body model placed) is comparable to a slow
@@ -288,10 +289,10 @@ FIT_BEFORE, FIT_AFTER = 16, 14
 FIT_GRID = (8, 3)
 # Actions whose boundaries (the start's and the end's fit) are read with a lower-order model, u^2
 # alone (a constant acceleration from or into rest; 2 coefficients per angle instead of the
-# minimum-jerk leading terms' 3): the squat, whose slow onset and finish reach the 20 deg/s
-# threshold only where the fused knees' wobble is as large as the move, and the 3-coefficient fit
-# bends to it. Chosen on the development sets (results file, session 17); on clean simulated
-# squats both models place the boundaries within 3 frames.
+# minimum-jerk leading terms' 3): the squat. Chosen on the development sets (results file,
+# session 17); on clean simulated squats both models place the boundaries within 3 frames, so the
+# likely reason is noise: the squat's slow onset and finish reach the 20 deg/s threshold only where
+# the fused knees' wobble is as large as the move, and the 3-coefficient fit bends to it.
 LOW_ORDER_ACTIONS = frozenset({"deep_squat"})
 LOW_ORDER_POWERS = (2,)
 SWAY_M_S = 0.09  # a travelling attempt's hips: the sideways sway read as settled (``_hips_settled``)
