@@ -379,12 +379,18 @@ def fit_boundary(x: np.ndarray, weights: np.ndarray, grid: np.ndarray, direction
     return best[1], best[2]
 
 
+def model_rate(coef: np.ndarray, u: np.ndarray, powers: tuple[int, ...]) -> np.ndarray:
+    """Rate of change (per frame) (m, n) of the fitted boundary model (``fit_boundary``'s coef
+    (n, 1 + len(powers))) at u (m,) frames from its change point, on the moving side."""
+    return sum(q * coef[None, :, i + 1] * u[:, None] ** (q - 1) for i, q in enumerate(powers))
+
+
 def model_activity(coef: np.ndarray, spec_w: np.ndarray, t0: float, frames: np.ndarray, direction: int,
                    fps: float, powers: tuple[int, ...] = (3, 4)) -> np.ndarray:
     """Activity (deg/s) of the fitted boundary model (``fit_boundary`` with these ``powers``) at
     ``frames``, weighted by ``spec_w``."""
     u = np.maximum(direction * (np.asarray(frames, dtype=np.float64) - t0), 0.0)
-    speed = np.abs(sum(q * coef[None, :, i + 1] * u[:, None] ** (q - 1) for i, q in enumerate(powers))) * fps
+    speed = np.abs(model_rate(coef, u, powers)) * fps
     used = np.abs(coef).sum(axis=1) > 0
     w = np.where(used, spec_w, 0.0)
     return (speed * w[None, :]).sum(axis=1) / max(w.sum(), 1e-12)
@@ -1022,7 +1028,7 @@ class AttemptSegmenter:
             return 0
         t1, coef = fit_boundary(p.reshape(m, n_p * 3), w, grid, -1, powers=POINT_POWERS)
         u = np.maximum(t1 - np.arange(m, dtype=np.float64), 0.0)
-        v = sum(q * coef[None, :, i + 1] * u[:, None] ** (q - 1) for i, q in enumerate(POINT_POWERS)) * self.fps
+        v = model_rate(coef, u, POINT_POWERS) * self.fps
         speed = np.linalg.norm(v.reshape(m, n_p, 3)[:, :, :2], axis=-1)  # (m, p) m/s, along travel and up
         used = (w.reshape(n_p, 3) > 0).all(axis=1) & (np.abs(coef).reshape(n_p, -1).sum(axis=1) > 0)
         if not used.any():
