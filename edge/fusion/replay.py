@@ -7,7 +7,9 @@ attempts, the session frame of each depth timestamp and the true joints. ``repla
 ``Smoother`` (any settings) and an ``AttemptSegmenter`` (any settings) over a record and returns
 what ``edge.fusion.bench.segment_fused`` returns for a freshly fused session, plus the per-joint
 errors for the MPJPE. With the pipeline's settings it reproduces the bench exactly (a test checks
-it). docs/results_segmentation.md lists what was tried this way.
+it). ``run`` also prints each action's mean signed start and end error over the attempts found
+within 5 frames (what ``segment.BOUNDARY_BIAS`` was set from, with ``--segment '{"boundary_bias":
+false}'`` on the development sets). docs/results_segmentation.md lists what was tried this way.
 
     python -m edge.fusion.replay record --seeds 800 812 --out out/presmooth
     python -m edge.fusion.replay run --records out/presmooth --pattern '*-8??' \\
@@ -108,6 +110,29 @@ class ReplayScore:
     within5: int
     misses: list[str]
     errors: np.ndarray
+    offsets: dict[str, list[tuple[int, int]]] | None = None
+
+
+#: ``boundary_offsets`` counts a detection as the attempt's when both its ends are this close (frames).
+OFFSET_TOL = 5
+
+
+def boundary_offsets(truth: list, found: list, tol: int = OFFSET_TOL) -> list[tuple[int, int]]:
+    """(start, end) signed error (frames, detection - truth) of each true attempt whose nearest
+    detection has both ends within ``tol`` frames; the others (missed, merged) are left out."""
+    out = []
+    for ts, te in truth:
+        near = [(fs - ts, fe - te) for fs, fe in found if abs(fs - ts) <= tol and abs(fe - te) <= tol]
+        if near:
+            out.append(min(near, key=lambda d: abs(d[0]) + abs(d[1])))
+    return out
+
+
+def mean_offsets(offsets: dict[str, list[tuple[int, int]]]) -> dict[str, tuple[int, float, float]]:
+    """Per action: how many attempts, and the mean signed start and end error (frames) over them
+    (``boundary_offsets``): what ``segment.BOUNDARY_BIAS`` was set from."""
+    return {a: (len(v), float(np.mean([d[0] for d in v])), float(np.mean([d[1] for d in v])))
+            for a, v in sorted(offsets.items()) if v}
 
 
 def replay_records(paths: list[Path], smooth: dict | None = None, segment: dict | None = None) -> ReplayScore:
@@ -117,6 +142,7 @@ def replay_records(paths: list[Path], smooth: dict | None = None, segment: dict 
 
     n = within3 = within5 = 0
     misses, errors = [], []
+    offsets: dict[str, list[tuple[int, int]]] = {}
     for path in paths:
         try:
             truth, det, e = replay(pickle.loads(Path(path).read_bytes()), smooth, segment)
@@ -126,12 +152,13 @@ def replay_records(paths: list[Path], smooth: dict | None = None, segment: dict 
         within3 += match_attempts(truth, det, 3)
         within5 += match_attempts(truth, det, 5)
         errors.append(e)
+        offsets.setdefault(Path(path).stem.rsplit("-", 1)[0], []).extend(boundary_offsets(truth, det))
         for t in truth:
             if not match_attempts([t], det, 3):
                 near = min(det, key=lambda x: abs(x[0] - t[0]) + abs(x[1] - t[1])) if det else None
                 off = None if near is None else (near[0] - t[0], near[1] - t[1])
                 misses.append(f"{Path(path).stem}: truth {t}, nearest detection off by {off}")
-    return ReplayScore(n, within3, within5, misses, np.concatenate(errors) if errors else np.zeros(0))
+    return ReplayScore(n, within3, within5, misses, np.concatenate(errors) if errors else np.zeros(0), offsets)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(str(err)) from None
     for m in res.misses:
         print(f"  miss {m}")
+    for action, (k, ds, de) in mean_offsets(res.offsets or {}).items():
+        print(f"  {action}: mean signed error over {k} attempts found within {OFFSET_TOL} frames: "
+              f"start {ds:+.2f}, end {de:+.2f} frames")
     n, within3 = res.attempts, res.within3
     print(f"{len(paths)} sessions, {n} attempts: within 3 frames {within3} ({100 * within3 / max(n, 1):.1f} %), "
           f"within 5 {res.within5}; MPJPE {1000 * res.errors.mean():.2f} mm")
