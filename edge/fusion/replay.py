@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -110,22 +110,28 @@ class ReplayScore:
     within5: int
     misses: list[str]
     errors: np.ndarray
-    offsets: dict[str, list[tuple[int, int]]] | None = None
+    offsets: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 #: ``boundary_offsets`` counts a detection as the attempt's when both its ends are this close (frames).
 OFFSET_TOL = 5
 
 
+def nearest_offset(attempt: tuple[int, int], found: list) -> tuple[int, int] | None:
+    """(start, end) signed error (frames, detection - truth) of the detection nearest a true attempt
+    (least |start error| + |end error|); None when nothing was found."""
+    if not found:
+        return None
+    ts, te = attempt
+    fs, fe = min(found, key=lambda x: abs(x[0] - ts) + abs(x[1] - te))
+    return fs - ts, fe - te
+
+
 def boundary_offsets(truth: list, found: list, tol: int = OFFSET_TOL) -> list[tuple[int, int]]:
-    """(start, end) signed error (frames, detection - truth) of each true attempt whose nearest
-    detection has both ends within ``tol`` frames; the others (missed, merged) are left out."""
-    out = []
-    for ts, te in truth:
-        near = [(fs - ts, fe - te) for fs, fe in found if abs(fs - ts) <= tol and abs(fe - te) <= tol]
-        if near:
-            out.append(min(near, key=lambda d: abs(d[0]) + abs(d[1])))
-    return out
+    """``nearest_offset`` of each true attempt whose nearest detection has both ends within ``tol``
+    frames; the others (missed, merged) are left out."""
+    near = [nearest_offset(t, found) for t in truth]
+    return [d for d in near if d is not None and abs(d[0]) <= tol and abs(d[1]) <= tol]
 
 
 def mean_offsets(offsets: dict[str, list[tuple[int, int]]]) -> dict[str, tuple[int, float, float]]:
@@ -144,20 +150,19 @@ def replay_records(paths: list[Path], smooth: dict | None = None, segment: dict 
     misses, errors = [], []
     offsets: dict[str, list[tuple[int, int]]] = {}
     for path in paths:
+        record = pickle.loads(Path(path).read_bytes())
         try:
-            truth, det, e = replay(pickle.loads(Path(path).read_bytes()), smooth, segment)
+            truth, det, e = replay(record, smooth, segment)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
         n += len(truth)
         within3 += match_attempts(truth, det, 3)
         within5 += match_attempts(truth, det, 5)
         errors.append(e)
-        offsets.setdefault(Path(path).stem.rsplit("-", 1)[0], []).extend(boundary_offsets(truth, det))
+        offsets.setdefault(record["action"], []).extend(boundary_offsets(truth, det))
         for t in truth:
             if not match_attempts([t], det, 3):
-                near = min(det, key=lambda x: abs(x[0] - t[0]) + abs(x[1] - t[1])) if det else None
-                off = None if near is None else (near[0] - t[0], near[1] - t[1])
-                misses.append(f"{Path(path).stem}: truth {t}, nearest detection off by {off}")
+                misses.append(f"{Path(path).stem}: truth {t}, nearest detection off by {nearest_offset(t, det)}")
     return ReplayScore(n, within3, within5, misses, np.concatenate(errors) if errors else np.zeros(0), offsets)
 
 
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(str(err)) from None
     for m in res.misses:
         print(f"  miss {m}")
-    for action, (k, ds, de) in mean_offsets(res.offsets or {}).items():
+    for action, (k, ds, de) in mean_offsets(res.offsets).items():
         print(f"  {action}: mean signed error over {k} attempts found within {OFFSET_TOL} frames: "
               f"start {ds:+.2f}, end {de:+.2f} frames")
     n, within3 = res.attempts, res.within3
